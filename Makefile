@@ -1,0 +1,61 @@
+# bukva — `make help` lists every target. `make up` runs it, `make test` tests it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+ENV_STAMP := $(VENV)/.bukva-env
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+$(ENV_STAMP): requirements.lock pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $@
+
+.PHONY: env
+env: $(ENV_STAMP) ## Create or update the Python environment (.venv) from the lock file
+
+.PHONY: lock
+lock: ## Re-resolve dependencies into requirements.lock (needs PyPI; uv resolves in seconds)
+	uv pip compile pyproject.toml --all-extras --find-links /opt/wheels --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+.PHONY: repro
+repro: $(ENV_STAMP) ## Run the DVC pipeline (ingest -> ... -> evaluate); a no-op when nothing changed
+	$(BIN)/dvc repro
+
+.PHONY: test
+test: $(ENV_STAMP) ## Run every test tier (unit, data, integration, browser, k8s)
+	$(BIN)/pytest
+
+.PHONY: test-fast
+test-fast: $(ENV_STAMP) ## Run only the fast unit tests
+	$(BIN)/pytest -m "not integration and not browser and not k8s and not bench"
+
+.PHONY: lint
+lint: $(ENV_STAMP) ## Lint and format-check with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: $(ENV_STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: up
+up: $(ENV_STAMP) ## Train the model (dvc repro) and report its metrics
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+.PHONY: clean
+clean: ## Remove local run state (keeps data, models and the environment)
+	rm -rf run/ .pytest_cache .ruff_cache
+
+# Component targets live in mk/*.mk (serving, services, cluster, ...).
+-include mk/*.mk

@@ -1,0 +1,1 @@
+"""The bukva CNN, its files, and the KServe predictor that serves it."""

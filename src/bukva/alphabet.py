@@ -1,0 +1,47 @@
+"""The classes the model predicts, in their one fixed order.
+
+Standard library only: this module is the contract between training, serving and the app.
+Index 0-9 are the digits, then the 33 Ukrainian letters in alphabetical order.
+"""
+
+from __future__ import annotations
+
+DIGITS: str = "0123456789"
+LETTERS: str = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя"
+CLASSES: tuple[str, ...] = tuple(DIGITS + LETTERS)
+NUM_CLASSES: int = len(CLASSES)  # 43
+INDEX: dict[str, int] = {c: i for i, c in enumerate(CLASSES)}
+
+# Letters that have uppercase samples in the training data. Only for these is the
+# uppercase head's answer meaningful; digits never have a case. Kept in sync with the
+# data by the `ingest` stage, which fails if the data disagrees.
+CASED_LETTERS: frozenset[str] = frozenset("абвгдежзйклноєії")
+
+IMAGE_SIZE: int = 28  # model input is [N, 1, IMAGE_SIZE, IMAGE_SIZE]
+
+
+def is_digit(char: str) -> bool:
+    """True for the ten digit classes."""
+    return char in DIGITS
+
+
+def has_case(char: str) -> bool:
+    """True when the uppercase answer means something for this class."""
+    return char in CASED_LETTERS
+
+
+def index_of(char: str) -> int:
+    """Class index of a character; accepts uppercase letters too.
+
+    Raises:
+        KeyError: naming the character, when it is not one of the 43 classes.
+    """
+    key = char.lower()
+    if key not in INDEX:
+        raise KeyError(f"{char!r} is not one of the {NUM_CLASSES} bukva classes")
+    return INDEX[key]
+
+
+def display(char: str, uppercase: bool | None) -> str:
+    """The character as a person would write it, uppercase where that is meaningful."""
+    return char.upper() if uppercase and has_case(char) else char
