@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 ENV_STAMP := $(VENV)/.bukva-env
 export PYTHONUNBUFFERED := 1
+# Stage commands in dvc.yaml call `python`: make it the environment's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help
 help: ## Show this help

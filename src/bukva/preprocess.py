@@ -137,7 +137,7 @@ def stroke_width(ink: np.ndarray) -> float:
 def normalize_stroke(ink: np.ndarray, target: float = TARGET_STROKE) -> np.ndarray:
     """Grow or thin the strokes towards `target` pixels wide (each step changes it by ~2)."""
     width = stroke_width(ink)
-    steps = int(round((target - width) / 2.0))
+    steps = round((target - width) / 2.0)
     if steps < 0:
         # Never thin a stroke below half its width: thin strokes must not vanish.
         steps = -min(-steps, int(width // 4))

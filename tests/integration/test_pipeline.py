@@ -1,0 +1,97 @@
+"""The real DVC pipeline on a tiny data profile: every stage runs, writes its outputs and
+tracks the run in MLflow; a second `dvc repro` does nothing."""
+
+import csv
+import json
+import sys
+
+import pytest
+
+from tests.support.project import make_project, run
+
+pytestmark = pytest.mark.integration
+
+STAGES = ("ingest", "prepare", "split", "pretrain", "train", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def project(shared_data, tmp_path_factory):
+    path = make_project(tmp_path_factory.mktemp("tiny") / "project", shared_data)
+    first = run([sys.executable, "-m", "dvc", "repro"], path)
+    return path, first.stdout + first.stderr
+
+
+def test_every_stage_ran_with_progress_output(project):
+    _, output = project
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in output
+    assert "train: epoch 3/3" in output
+    assert "ingest: per class" in output
+
+
+def test_metrics_and_plots_are_written(project):
+    path, _ = project
+    metrics = json.loads((path / "reports" / "metrics.json").read_text())
+    for key in (
+        "label_accuracy",
+        "letters_accuracy",
+        "digits_accuracy",
+        "top3_accuracy",
+        "case_accuracy",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert set(metrics["per_class"]) <= set("0123456789абвгґ")
+    assert metrics["count"] > 0
+    for name in ("confusion_labels", "confusion_case", "per_class"):
+        assert (path / "reports" / "plots" / f"{name}.csv").stat().st_size > 0
+        assert (path / "reports" / "plots" / f"{name}.png").stat().st_size > 0
+    with (path / "reports" / "predictions.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == metrics["count"]
+
+
+def test_model_files_are_safetensors_and_json(project):
+    path, _ = project
+    from model.network import load
+
+    files = sorted(p.name for p in (path / "models" / "model").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    assert load(path / "models" / "model").config.width == 8
+
+
+def test_mlflow_run_has_params_epoch_metrics_final_metrics_and_artifacts(project):
+    path, _ = project
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{path / 'mlruns' / 'mlflow.db'}")
+    run_id = json.loads((path / "models" / "model" / "config.json").read_text())["extra"][
+        "mlflow_run_id"
+    ]
+    data = client.get_run(run_id).data
+    assert data.params["epochs"] == "3" and data.params["width"] == "8"
+    losses = [
+        m.value
+        for m in sorted(client.get_metric_history(run_id, "train_loss"), key=lambda m: m.step)
+    ]
+    assert len(losses) == 3
+    assert losses[-1] < losses[0], f"training loss did not fall: {losses}"
+    assert "test_label_accuracy" in data.metrics and "test_case_accuracy" in data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"model", "plots"} <= artifacts
+    model_files = {a.path for a in client.list_artifacts(run_id, "model")}
+    assert "model/model.safetensors" in model_files
+
+
+def test_repro_on_an_unchanged_tree_does_nothing(project):
+    path, _ = project
+    again = run([sys.executable, "-m", "dvc", "repro"], path)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in again.stdout
+
+
+def test_dvc_metrics_and_plots_show(project):
+    path, _ = project
+    shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], path)
+    assert "letters_accuracy" in shown.stdout
+    plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path)
+    assert "confusion_labels.csv" in plots.stdout
