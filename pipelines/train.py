@@ -12,9 +12,11 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from model.network import BukvaNet, ModelConfig, load, save
 from pipelines.augment import augment
@@ -42,6 +44,7 @@ class TrainParams:
     width: int = 32
     hidden: int = 256
     dropout: float = 0.3
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     seed: int = 7
 
     @classmethod
@@ -64,6 +67,22 @@ class TrainParams:
 
 
 EpochCallback = Callable[[int, dict], None]
+
+
+def body_state(pretrained: str | Path, params: TrainParams) -> dict:
+    """The pretrained body's weights; the heads start fresh (pretraining saw digits only, so
+    its label head has learnt that no letter ever occurs).
+
+    Raises:
+        StageError: the pretrained network has another shape than `params` asks for.
+    """
+    model = load(pretrained)
+    if model.config != params.model_config:
+        raise StageError(
+            f"{pretrained} was pretrained with {model.config}, but params.yaml "
+            f"asks for {params.model_config}; re-run the pretrain stage"
+        )
+    return {k: v for k, v in model.state_dict().items() if k.startswith("body.")}
 
 
 def _sampling_weights(labels: torch.Tensor, balance: float) -> torch.Tensor:
@@ -120,12 +139,22 @@ def fit(
     gen = torch.Generator().manual_seed(params.seed)
     model = BukvaNet(params.model_config)
     if init_state is not None:
-        model.load_state_dict(init_state)
+        missing, unexpected = model.load_state_dict(init_state, strict=False)
+        if unexpected or any(not k.startswith(("label_head.", "case_head.")) for k in missing):
+            raise StageError(
+                f"initial weights do not fit the network: missing {missing}, "
+                f"unexpected {unexpected}"
+            )
     per_epoch = params.samples_per_epoch or len(train_set)
     steps_per_epoch = max(1, per_epoch // params.batch_size)
     opt = _optimizer(model, params)
     sched = _scheduler(opt, params, params.epochs * steps_per_epoch)
     weights = _sampling_weights(train_set.labels, params.balance)
+    averaged = None
+    if params.ema > 0:  # the averaged copy (buffers too) is what gets evaluated and returned
+        averaged = AveragedModel(
+            model, multi_avg_fn=get_ema_multi_avg_fn(params.ema), use_buffers=True
+        )
     history = []
     for epoch in range(1, params.epochs + 1):
         started = time.perf_counter()
@@ -143,10 +172,13 @@ def fit(
             loss.backward()
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total += loss.item()
+        final = model if averaged is None else averaged.module
         metrics = {"train_loss": total / steps_per_epoch, "lr": sched.get_last_lr()[0]}
         if val_set is not None and len(val_set):
-            probs, upper = predict(model, val_set.images)
+            probs, upper = predict(final, val_set.images)
             val = compute_metrics(probs, upper, val_set.labels, val_set.uppercase)
             metrics["val_loss"] = float(F.nll_loss(probs.clamp_min(1e-8).log(), val_set.labels))
             metrics |= {f"val_{k}": v for k, v in val.items() if isinstance(v, float)}
@@ -154,7 +186,7 @@ def fit(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    return model.eval(), history
+    return (model if averaged is None else averaged.module).eval(), history
 
 
 def epoch_line(epoch: int, total: int, m: dict) -> str:
@@ -180,12 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     params = TrainParams.from_dict(load_params("train"))
     splits = load_splits(args.prepared, args.split)
-    init = load(args.pretrained).state_dict() if args.pretrained else None
-    if init is not None and load(args.pretrained).config.width != params.width:
-        raise StageError(
-            f"{args.pretrained} has width {load(args.pretrained).config.width}, "
-            f"params.yaml train.width is {params.width}; re-run pretrain"
-        )
+    init = body_state(args.pretrained, params) if args.pretrained else None
     with stage_run("train", params=asdict(params)) as run:
 
         def report(epoch: int, m: dict) -> None:

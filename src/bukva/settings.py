@@ -25,8 +25,6 @@ class Settings:
     """All knobs that come from the environment. Field name = variable name, lowercased."""
 
     bukva_home: str = ""
-    # Where `ingest` copies the public data from: a local mirror folder.
-    bukva_data_source: str = "../shared/data"
     # MLflow tracking + registry. Empty: a SQLite store inside the project (mlruns/).
     mlflow_tracking_uri: str = ""
     # What the predictor serves: a registry URI, a local folder or an s3:// folder.
@@ -37,6 +35,9 @@ class Settings:
     bukva_inference_url: str = "http://127.0.0.1:8080"
     # Feedback store: s3://bucket/prefix or a local folder.
     bukva_feedback_uri: str = "feedback"
+    # Local queue for feedback while the store is down (relative to BUKVA_HOME). In a container
+    # with a read-only root, point it at a writable volume (the app falls back to /tmp).
+    bukva_feedback_outbox: str = "feedback-outbox"
     # S3-compatible endpoint (MinIO in the cluster); empty means AWS itself.
     aws_endpoint_url: str = ""
     # Prometheus HTTP API for the monitoring page.

@@ -1,0 +1,58 @@
+"""Entry point: `streamlit run frontend/app.py` (or `make app`).
+
+Sets up the page, the language toggle and the two pages (draw, model). Streamlit runs this
+file as a script with only `frontend/` on the path, so the checkout's root is added first to
+import the `frontend` package the same way tests do.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _main() -> None:
+    import streamlit as st
+
+    from frontend import draw, model_card
+    from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
+
+    st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
+    st.html(
+        "<style>.bukva-top{font-size:5rem;line-height:1.1;font-weight:600;}</style>",
+    )
+    with st.sidebar:
+        # `?lang=en` in the URL picks the language too (and the toggle keeps it there).
+        lang = st.segmented_control(
+            text(DEFAULT_LANGUAGE, "language"),  # the same words in both languages
+            list(LANGUAGES),
+            default=DEFAULT_LANGUAGE,
+            required=True,
+            format_func=LANGUAGES.get,
+            key="lang",
+            bind="query-params",
+        )
+    st.title(text(lang, "app_title"))
+    pages = [
+        st.Page(
+            lambda: draw.render(lang),
+            title=text(lang, "page_draw"),
+            icon=":material/draw:",
+            url_path="draw",
+            default=True,
+        ),
+        st.Page(
+            lambda: model_card.render(lang),
+            title=text(lang, "page_model"),
+            icon=":material/monitoring:",
+            url_path="model",
+        ),
+    ]
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    _main()

@@ -1,0 +1,116 @@
+"""Every string the app shows, in Ukrainian and English.
+
+`text(lang, key, **values)` formats one string. Both languages must have the same keys (a unit
+test checks it), so switching language never shows a raw key.
+"""
+
+from __future__ import annotations
+
+LANGUAGES: dict[str, str] = {"uk": "Українська", "en": "English"}
+DEFAULT_LANGUAGE = "uk"
+
+TEXT: dict[str, dict[str, str]] = {
+    "uk": {
+        "app_title": "Буква: розпізнавання рукописних літер",
+        "language": "Мова · Language",
+        "page_draw": "Малювати",
+        "page_model": "Модель",
+        "draw_title": "Намалюйте українську літеру або цифру",
+        "draw_help": "Одна літера чи цифра на полотні. Відповідь з'являється, щойно ви "
+        "відпускаєте мишу. Скасувати чи стерти можна кнопками над полотном.",
+        "new_drawing": "Нове полотно",
+        "nothing_drawn": "Нічого не намальовано.",
+        "prediction": "Відповідь моделі",
+        "case_upper": "велика ({p:.0%})",
+        "case_lower": "мала ({p:.0%})",
+        "case_unknown": "регістр: модель не знає",
+        "preview": "Що бачить модель (28×28)",
+        "service_down": "Сервіс розпізнавання недоступний ({url}). Спробуйте ще раз за хвилину: "
+        "сторінка відновиться, щойно він запрацює.",
+        "service_error": "Сервіс розпізнавання не зміг обробити малюнок: {reason}",
+        "retry": "Спробувати ще раз",
+        "bad_drawing": "Цей малюнок не вдалося прочитати: {reason}",
+        "model_blank": "Модель не побачила чорнила на малюнку.",
+        "feedback_title": "Правильно? Підтвердьте або виберіть правильний символ",
+        "feedback_char": "Символ",
+        "feedback_case": "Регістр",
+        "upper": "велика",
+        "lower": "мала",
+        "save": "Зберегти",
+        "saved": "Дякуємо! Збережено як «{text}» — це стане навчальними даними.",
+        "queued": "Сховище відгуків недоступне: відгук «{text}» збережено локально й буде "
+        "надіслано, щойно сховище запрацює (у черзі: {pending}).",
+        "save_failed": "Не вдалося зберегти відгук: {reason}",
+        "pending_note": "Відгуків у черзі на надсилання: {pending}.",
+        "model_title": "Модель-чемпіон",
+        "model_version": "Версія",
+        "served_version": "Версія, яку обслуговує сервіс",
+        "unknown": "невідомо",
+        "metrics": "Тестові метрики",
+        "no_metrics": "Метрик ще немає (запустіть `make repro`).",
+        "confusion": "Матриця помилок",
+        "no_confusion": "Матриці помилок ще немає.",
+        "feedback_counts": "Зібрані відгуки за символами",
+        "no_feedback": "Відгуків ще немає.",
+        "store_down": "Сховище відгуків недоступне: {reason}",
+        "store_config": "Сховище відгуків налаштовано неправильно (BUKVA_FEEDBACK_URI): {reason}",
+        "total": "Усього: {n}",
+        "count": "кількість",
+        "character": "символ",
+    },
+    "en": {
+        "app_title": "Bukva: hand-drawn letter recognition",
+        "language": "Мова · Language",
+        "page_draw": "Draw",
+        "page_model": "Model",
+        "draw_title": "Draw a Ukrainian letter or a digit",
+        "draw_help": "One letter or digit on the canvas. The answer appears as soon as you "
+        "release the mouse. Undo or erase with the buttons above the canvas.",
+        "new_drawing": "New drawing",
+        "nothing_drawn": "Nothing drawn yet.",
+        "prediction": "The model's answer",
+        "case_upper": "uppercase ({p:.0%})",
+        "case_lower": "lowercase ({p:.0%})",
+        "case_unknown": "case: the model cannot tell",
+        "preview": "What the model sees (28×28)",
+        "service_down": "The recognition service is unreachable ({url}). Try again in a "
+        "minute: the page recovers as soon as it is back.",
+        "service_error": "The recognition service could not process the drawing: {reason}",
+        "retry": "Try again",
+        "bad_drawing": "This drawing could not be read: {reason}",
+        "model_blank": "The model saw no ink in the drawing.",
+        "feedback_title": "Is it right? Confirm or pick the right character",
+        "feedback_char": "Character",
+        "feedback_case": "Case",
+        "upper": "uppercase",
+        "lower": "lowercase",
+        "save": "Save",
+        "saved": "Thank you! Saved as “{text}”: it becomes training data.",
+        "queued": "The feedback store is unreachable: “{text}” is kept locally and will be "
+        "sent as soon as the store is back (queued: {pending}).",
+        "save_failed": "The feedback could not be saved: {reason}",
+        "pending_note": "Feedback waiting to be sent: {pending}.",
+        "model_title": "Champion model",
+        "model_version": "Version",
+        "served_version": "Version the service serves",
+        "unknown": "unknown",
+        "metrics": "Test metrics",
+        "no_metrics": "No metrics yet (run `make repro`).",
+        "confusion": "Confusion matrix",
+        "no_confusion": "No confusion matrix yet.",
+        "feedback_counts": "Feedback collected per character",
+        "no_feedback": "No feedback yet.",
+        "store_down": "The feedback store is unreachable: {reason}",
+        "store_config": "The feedback store is misconfigured (BUKVA_FEEDBACK_URI): {reason}",
+        "total": "Total: {n}",
+        "count": "count",
+        "character": "character",
+    },
+}
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """The string `key` in `lang` (falling back to the default language), formatted."""
+    table = TEXT.get(lang, TEXT[DEFAULT_LANGUAGE])
+    template = table.get(key) or TEXT[DEFAULT_LANGUAGE][key]
+    return template.format(**values) if values else template

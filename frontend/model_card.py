@@ -1,0 +1,210 @@
+"""The model page: the champion's version, its test metrics, confusion matrix, and how much
+feedback has been collected per character.
+
+Sources, each optional (the page says what is missing instead of failing):
+- the MLflow registry over its REST API, when MLFLOW_TRACKING_URI is an http(s) server:
+  the `champion` alias of `bukva-cnn`, its version and tags (no mlflow package needed);
+- the version the inference service reports in its v2 model metadata;
+- `reports/metrics.json` and `reports/plots/*confusion*` (PNG/SVG, or a CSV of
+  actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them;
+- the feedback store, counted per class folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import streamlit as st
+
+from bukva.alphabet import CLASSES
+from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL
+from bukva.storage import StoreUnavailable, feedback_counts
+from frontend import services
+from frontend.i18n import text
+
+IMAGE_SUFFIXES = (".png", ".svg", ".jpg")
+
+
+def flatten(values: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as flat `a.b.c -> value` rows (lists and dicts unrolled)."""
+    if isinstance(values, dict):
+        rows: dict[str, Any] = {}
+        for key, value in values.items():
+            rows |= flatten(value, f"{prefix}{key}.")
+        return rows
+    if isinstance(values, list):
+        rows = {}
+        for i, value in enumerate(values):
+            rows |= flatten(value, f"{prefix}{i}.")
+        return rows
+    return {prefix.rstrip("."): values}
+
+
+def read_metrics(home: Path) -> dict[str, Any]:
+    """`reports/metrics.json`, flattened; empty when absent or unreadable."""
+    path = home / "reports" / "metrics.json"
+    try:
+        return flatten(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def confusion_source(home: Path) -> Path | None:
+    """The confusion-matrix plot the evaluate stage wrote, if any."""
+    plots = home / "reports" / "plots"
+    if not plots.is_dir():
+        return None
+    found = sorted(p for p in plots.rglob("*") if "confusion" in p.name.lower() and p.is_file())
+    for suffix in (*IMAGE_SUFFIXES, ".csv"):
+        for path in found:
+            if path.suffix.lower() == suffix:
+                return path
+    return None
+
+
+def confusion_pairs(path: Path) -> list[dict[str, str]]:
+    """(actual, predicted) rows of a confusion CSV, counted for a heatmap."""
+    counts: dict[tuple[str, str], int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            pair = (str(row.get("actual", "")), str(row.get("predicted", "")))
+            counts[pair] = counts.get(pair, 0) + 1
+    return [{"actual": a, "predicted": p, "count": n} for (a, p), n in counts.items()]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def champion(tracking_uri: str) -> dict[str, Any]:
+    """The champion model version from the MLflow REST API; {} when it cannot be asked."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return {}
+    url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
+    try:
+        response = httpx.get(
+            url, params={"name": REGISTERED_MODEL, "alias": CHAMPION_ALIAS}, timeout=3.0
+        )
+        version = response.json().get("model_version", {}) if response.is_success else {}
+    except (httpx.HTTPError, ValueError):
+        return {}
+    tags = {t["key"]: t.get("value") for t in version.get("tags", []) if "key" in t}
+    return {
+        "version": version.get("version", ""),
+        "run_id": version.get("run_id", ""),
+        "tags": tags,
+    }
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def counts_per_character(location: str) -> dict[str, int]:
+    """Feedback records per class (cached briefly: listing a bucket is not free)."""
+    counts = feedback_counts(services.feedback_store())
+    return {c: counts.get(c, 0) for c in CLASSES}
+
+
+def _show_versions(lang: str) -> None:
+    config = services.settings()
+    info = champion(config.tracking_uri)
+    served = services.served_model_version(config.bukva_inference_url)
+    unknown = text(lang, "unknown")
+    left, right = st.columns(2)
+    left.metric(text(lang, "model_version"), info.get("version") or unknown)
+    right.metric(text(lang, "served_version"), served or unknown)
+    if info.get("tags"):
+        st.json(info["tags"], expanded=False)
+
+
+def _show_metrics(lang: str, home: Path) -> None:
+    st.markdown(f"#### {text(lang, 'metrics')}")
+    metrics = read_metrics(home)
+    if not metrics:
+        st.info(text(lang, "no_metrics"))
+        return
+    rows = [{"metric": k, "value": v} for k, v in metrics.items()]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _show_confusion(lang: str, home: Path) -> None:
+    st.markdown(f"#### {text(lang, 'confusion')}")
+    source = confusion_source(home)
+    if source is None:
+        st.info(text(lang, "no_confusion"))
+    elif source.suffix.lower() in IMAGE_SUFFIXES:
+        st.image(str(source))
+    else:
+        try:
+            pairs = confusion_pairs(source)
+        except (OSError, ValueError, csv.Error):
+            pairs = []
+        if not pairs:
+            st.info(text(lang, "no_confusion"))
+            return
+        st.vega_lite_chart(
+            {
+                "data": {"values": pairs},
+                "mark": "rect",
+                "encoding": {
+                    "x": {"field": "predicted", "type": "nominal", "sort": list(CLASSES)},
+                    "y": {"field": "actual", "type": "nominal", "sort": list(CLASSES)},
+                    "color": {"field": "count", "type": "quantitative", "scale": {"type": "log"}},
+                    "tooltip": [{"field": "actual"}, {"field": "predicted"}, {"field": "count"}],
+                },
+            },
+            width="stretch",
+        )
+
+
+def _show_feedback(lang: str) -> None:
+    st.markdown(f"#### {text(lang, 'feedback_counts')}")
+    try:
+        store = services.feedback_store()
+    except ValueError as exc:  # BUKVA_FEEDBACK_URI is not a folder or an s3:// URI
+        st.error(text(lang, "store_config", reason=exc))
+        return
+    st.caption(store.location)
+    try:
+        counts = counts_per_character(store.location)
+    except (StoreUnavailable, OSError) as exc:
+        st.warning(text(lang, "store_down", reason=exc))
+        return
+    total = sum(counts.values())
+    if not total:
+        st.info(text(lang, "no_feedback"))
+        return
+    st.caption(text(lang, "total", n=total))
+    rows = [{"character": c, "count": n} for c, n in counts.items()]
+    st.vega_lite_chart(
+        {
+            "data": {"values": rows},
+            "height": 200,
+            "mark": "bar",
+            "encoding": {
+                "x": {
+                    "field": "character",
+                    "type": "nominal",
+                    "sort": list(CLASSES),
+                    "title": text(lang, "character"),
+                    "axis": {"labelAngle": 0},
+                },
+                "y": {
+                    "field": "count",
+                    "type": "quantitative",
+                    "title": text(lang, "count"),
+                    "axis": {"format": "d", "tickMinStep": 1},
+                },
+            },
+        },
+        width="stretch",
+    )
+
+
+def render(lang: str) -> None:
+    """The whole model page."""
+    st.subheader(text(lang, "model_title"))
+    home = services.settings().home
+    _show_versions(lang)
+    _show_metrics(lang, home)
+    _show_confusion(lang, home)
+    _show_feedback(lang)

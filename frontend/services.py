@@ -1,0 +1,81 @@
+"""Process-wide resources of the app, made once and shared by every browser session.
+
+`st.cache_resource` keeps one HTTP connection pool to the transformer, one feedback outbox
+(with its retry thread) and one metrics registry per Streamlit process. Nothing is created
+at import time; the first page that needs a resource creates it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from bukva.settings import Settings
+from bukva.storage import FeedbackOutbox, ObjectStore, open_store
+from frontend.client import InferenceClient
+from frontend.metrics import FrontendMetrics
+
+# Where queued feedback waits while the store is down, relative to BUKVA_HOME.
+DEFAULT_OUTBOX = "feedback-outbox"
+RETRY_INTERVAL_S = 5.0
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """The environment, read once per process."""
+    return Settings.from_env()
+
+
+@st.cache_resource
+def inference_client() -> InferenceClient:
+    """The transformer client (a pooled keep-alive connection: no handshake per stroke)."""
+    return InferenceClient(settings().bukva_inference_url)
+
+
+@st.cache_resource
+def feedback_store() -> ObjectStore:
+    """The store at BUKVA_FEEDBACK_URI (relative folders are under BUKVA_HOME)."""
+    config = settings()
+    return open_store(config.bukva_feedback_uri, config.aws_endpoint_url, base=config.home)
+
+
+def outbox_dir(config: Settings) -> Path:
+    """The outbox folder: BUKVA_FEEDBACK_OUTBOX (once Settings has that field), else
+    `feedback-outbox` in BUKVA_HOME; the system temp folder when that cannot be written (a
+    container with a read-only root file system mounts a writable volume at /tmp)."""
+    folder = Path(getattr(config, "bukva_feedback_outbox", "") or DEFAULT_OUTBOX)
+    folder = folder if folder.is_absolute() else config.home / folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
+    return folder if os.access(folder, os.W_OK) else Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
+
+
+@st.cache_resource
+def outbox() -> FeedbackOutbox:
+    """The feedback outbox, with a daemon thread that delivers queued records once the store
+    is back, even when nobody is using the app."""
+    box = FeedbackOutbox(feedback_store(), outbox_dir(settings()))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=box.retry_forever, args=(stop, RETRY_INTERVAL_S), name="feedback-outbox", daemon=True
+    )
+    thread.start()
+    return box
+
+
+@st.cache_resource
+def metrics() -> FrontendMetrics:
+    """The app's Prometheus counters (their own registry)."""
+    return FrontendMetrics.create()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def served_model_version(base_url: str) -> str:
+    """The model version the inference service reports (cached for a minute, per URL)."""
+    return inference_client().model_version()

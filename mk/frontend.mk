@@ -1,0 +1,45 @@
+# The Streamlit drawing app (frontend/). See docs/frontend.md.
+# The app needs the transformer at BUKVA_INFERENCE_URL (default http://127.0.0.1:8080); it
+# starts without it and says in the page that the service is unreachable.
+
+APP_ADDRESS ?= 127.0.0.1
+APP_PORT ?= 8501
+APP_URL = http://$(APP_ADDRESS):$(APP_PORT)
+STREAMLIT_FLAGS = --server.address $(APP_ADDRESS) --server.port $(APP_PORT) \
+	--server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal
+
+.PHONY: app
+app: $(ENV_STAMP) ## Run the drawing app in the foreground (http://127.0.0.1:8501)
+	$(PY) -m streamlit run frontend/app.py $(STREAMLIT_FLAGS)
+
+.PHONY: app-start
+app-start: $(ENV_STAMP) ## Start the drawing app in the background (run/app.log) and print its URL
+	@mkdir -p run
+	if [ -f run/app.pid ] && kill -0 "$$(cat run/app.pid)" 2>/dev/null; then
+		echo "bukva app already running: $(APP_URL)"; exit 0
+	fi
+	nohup $(PY) -m streamlit run frontend/app.py $(STREAMLIT_FLAGS) >run/app.log 2>&1 &
+	echo $$! >run/app.pid
+	for _ in $$(seq 60); do
+		$(PY) -c 'import sys, httpx; sys.exit(httpx.get(sys.argv[1], timeout=1).status_code != 200)' \
+			"$(APP_URL)/_stcore/health" 2>/dev/null && break
+		kill -0 "$$(cat run/app.pid)" 2>/dev/null || break
+		sleep 1
+	done
+	if ! kill -0 "$$(cat run/app.pid)" 2>/dev/null; then
+		echo "bukva app did not start; see run/app.log:"; tail -n 20 run/app.log; exit 1
+	fi
+	echo "bukva app: $(APP_URL)  (stop with: make app-stop)"
+
+.PHONY: app-stop
+app-stop: ## Stop the app started by app-start
+	@if [ -f run/app.pid ] && kill "$$(cat run/app.pid)" 2>/dev/null; then echo "bukva app stopped"; fi
+	rm -f run/app.pid
+
+.PHONY: test-frontend
+test-frontend: $(ENV_STAMP) ## Test the app's parts and the feedback store (S3 via moto on loopback)
+	$(BIN)/pytest tests/frontend -q
+
+.PHONY: test-browser
+test-browser: $(ENV_STAMP) ## Drive the app in Chromium with the real servers (screenshot, latency report)
+	$(BIN)/pytest tests/browser -m browser -q -s

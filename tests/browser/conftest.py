@@ -1,0 +1,171 @@
+"""Fixtures for the browser tests: the predictor, the transformer, an S3 store, the app, and
+Debian's Chromium driven by Playwright.
+
+Everything runs on loopback, started here and stopped when the module's tests are done. The
+model is the trained one at models/model (or BUKVA_TEST_MODEL) when it exists, else a freshly
+initialised network (the page must show an answer either way; only a trained one can be
+checked for the right character).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from .canvas import WS_PROBE
+from .services import ROOT, MotoS3, Process, free_port, streamlit_app, v2_server
+
+if str(ROOT) not in sys.path:  # model/ and frontend/ are top-level packages
+    sys.path.insert(0, str(ROOT))
+
+CHROMIUM = os.environ.get("BUKVA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TRAINED_MODEL = Path(os.environ.get("BUKVA_TEST_MODEL", ROOT / "models" / "model"))
+BUCKET = "bukva-feedback"
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class Stack:
+    """The running app and what is behind it."""
+
+    url: str  # the app
+    inference_url: str
+    s3: MotoS3
+    home: Path  # the app's BUKVA_HOME (its outbox lives there)
+    trained: bool  # whether the predictor serves a trained model
+
+    def objects(self) -> list[str]:
+        """Every key in the feedback bucket."""
+        s3 = boto3.client("s3", endpoint_url=self.s3.url, **_boto_credentials())
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        s3 = boto3.client("s3", endpoint_url=self.s3.url, **_boto_credentials())
+        return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+    }
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if (TRAINED_MODEL / "config.json").is_file():
+        return TRAINED_MODEL
+    from model import network
+
+    return network.save(network.BukvaNet(), tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("logs")
+    home = tmp_path_factory.mktemp("home")
+    s3 = MotoS3()
+    s3.start()
+    boto3.client("s3", endpoint_url=s3.url, **_boto_credentials()).create_bucket(Bucket=BUCKET)
+    processes: list[Process] = []
+    try:
+        predictor, predictor_url = v2_server("model", logs, [], {"BUKVA_MODEL_URI": str(model_dir)})
+        processes.append(predictor.start())
+        host = predictor_url.removeprefix("http://")
+        transformer, inference_url = v2_server(
+            "transformer", logs, ["--predictor_host", host, "--predictor_protocol", "v2"], {}
+        )
+        processes.append(transformer.start())
+        env = S3_CREDENTIALS | {
+            "BUKVA_HOME": str(home),
+            "BUKVA_INFERENCE_URL": inference_url,
+            "BUKVA_FEEDBACK_URI": f"s3://{BUCKET}/feedback",
+            "AWS_ENDPOINT_URL": s3.url,
+            "MLFLOW_TRACKING_URI": "",
+        }
+        app, url = streamlit_app(logs, env)
+        processes.append(app.start())
+        yield Stack(url, inference_url, s3, home, model_dir == TRAINED_MODEL)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        s3.stop()
+
+
+@pytest.fixture
+def app_without_inference(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """The app pointed at a free port where no inference service listens (yet)."""
+    port = free_port()
+    env = {
+        "BUKVA_HOME": str(tmp_path),
+        "BUKVA_INFERENCE_URL": f"http://127.0.0.1:{port}",
+        "BUKVA_FEEDBACK_URI": str(tmp_path / "feedback"),
+        "MLFLOW_TRACKING_URI": "",
+    }
+    app, url = streamlit_app(tmp_path, env, name="app-no-inference")
+    app.start()
+    try:
+        yield url, port
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    # Two busy cores: a first page load (the canvas bundle is 400 kB) can take seconds.
+    expect.set_options(timeout=20_000)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """Keep each phase's report on the test item, so the `page` fixture knows of a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser tab; on failure its screenshot goes to reports/browser-failures/."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="uk-UA")
+    context.add_init_script(WS_PROBE)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        shot = ROOT / "reports" / "browser-failures" / f"{request.node.name}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot of the failed page: {shot}")
+    context.close()

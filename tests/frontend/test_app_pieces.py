@@ -1,0 +1,196 @@
+"""The app's pure parts: texts in both languages, the drawing and its preview, the model page's
+readers, the metrics; and the app itself run headless with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import io
+import json
+import string
+import tempfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image, ImageDraw
+from prometheus_client import generate_latest
+from streamlit.testing.v1 import AppTest
+
+from bukva.preprocess import normalize
+from frontend import draw, model_card
+from frontend.i18n import TEXT, text
+from frontend.metrics import FrontendMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def canvas_png(strokes: list[tuple[int, int, int, int]]) -> bytes:
+    """A white 280x280 canvas with black strokes, as the app's canvas sends it."""
+    image = Image.new("RGBA", (draw.CANVAS_SIDE, draw.CANVAS_SIDE), "white")
+    pen = ImageDraw.Draw(image)
+    for stroke in strokes:
+        pen.line(stroke, fill="black", width=draw.STROKE_WIDTH)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_both_languages_have_every_text_with_the_same_placeholders() -> None:
+    assert TEXT["uk"].keys() == TEXT["en"].keys()
+    for key in TEXT["uk"]:
+        assert placeholders(TEXT["uk"][key]) == placeholders(TEXT["en"][key]), key
+    assert text("en", "saved", text="Ж") == "Thank you! Saved as “Ж”: it becomes training data."
+    assert text("xx", "save") == TEXT["uk"]["save"]  # unknown language: the default
+
+
+def test_drawing_preview_is_the_models_input() -> None:
+    png = canvas_png([(140, 40, 140, 240)])
+    drawing = draw.read_drawing(png)
+    assert drawing is not None
+    expected = normalize(Image.open(io.BytesIO(png)))
+    np.testing.assert_array_equal(drawing.preview, expected)
+    assert drawing.digest == draw.read_drawing(png).digest
+    assert drawing.digest != draw.read_drawing(canvas_png([(40, 140, 240, 140)])).digest
+    preview = draw.preview_image(drawing.preview)
+    assert preview.size == (draw.PREVIEW_SIDE, draw.PREVIEW_SIDE) and preview.mode == "L"
+
+
+def test_empty_canvas_is_nothing_drawn() -> None:
+    assert draw.read_drawing(None) is None
+    assert draw.read_drawing(canvas_png([])) is None
+
+
+def test_stroke_width_is_about_a_fifteenth_of_the_canvas() -> None:
+    assert 12 <= draw.CANVAS_SIDE / draw.STROKE_WIDTH <= 18
+
+
+def test_model_page_readers_cope_with_missing_and_present_reports(tmp_path: Path) -> None:
+    assert model_card.read_metrics(tmp_path) == {}
+    assert model_card.confusion_source(tmp_path) is None
+
+    reports = tmp_path / "reports"
+    (reports / "plots").mkdir(parents=True)
+    (reports / "metrics.json").write_text("{not json")
+    assert model_card.read_metrics(tmp_path) == {}
+    (reports / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.9, "top3": [1, 2]}}))
+    assert model_card.read_metrics(tmp_path) == {
+        "test.accuracy": 0.9,
+        "test.top3.0": 1,
+        "test.top3.1": 2,
+    }
+
+    (reports / "plots" / "confusion.csv").write_text("actual,predicted\nа,а\nа,а\nа,б\n")
+    assert model_card.confusion_source(tmp_path).name == "confusion.csv"
+    pairs = model_card.confusion_pairs(reports / "plots" / "confusion.csv")
+    assert {(p["actual"], p["predicted"]): p["count"] for p in pairs} == {
+        ("а", "а"): 2,
+        ("а", "б"): 1,
+    }
+    Image.new("L", (4, 4)).save(reports / "plots" / "confusion_matrix.png")
+    assert model_card.confusion_source(tmp_path).name == "confusion_matrix.png"  # images first
+
+
+def test_metrics_count_feedback_by_agreement_and_delivery() -> None:
+    metrics = FrontendMetrics.create()
+    metrics.drawings.inc()
+    metrics.record_feedback(agrees=True, stored=True)
+    metrics.record_feedback(agrees=False, stored=False)
+    exposition = generate_latest(metrics.registry).decode()
+    assert "bukva_frontend_drawings_total 1.0" in exposition
+    assert 'bukva_frontend_feedback_total{agrees="true",delivery="stored"} 1.0' in exposition
+    assert 'bukva_frontend_feedback_total{agrees="false",delivery="queued"} 1.0' in exposition
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("BUKVA_HOME", str(tmp_path))
+    monkeypatch.setenv("BUKVA_INFERENCE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("BUKVA_FEEDBACK_URI", str(tmp_path / "feedback"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    st.cache_resource.clear()  # the app's settings and clients are per process: start afresh
+    st.cache_data.clear()
+    return tmp_path
+
+
+def test_app_starts_with_an_empty_canvas_in_both_languages(app_env: Path) -> None:
+    app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == TEXT["uk"]["app_title"]
+    assert [i.value for i in app.info] == [TEXT["uk"]["nothing_drawn"]]
+
+    app.segmented_control(key="lang").set_value("en").run()
+    assert not app.exception
+    assert app.title[0].value == TEXT["en"]["app_title"]
+    assert [i.value for i in app.info] == [TEXT["en"]["nothing_drawn"]]
+
+
+def test_misconfigured_store_is_a_message_not_a_crash(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUKVA_FEEDBACK_URI", "gs://bucket/feedback")
+    app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception
+    (error,) = app.error
+    assert "BUKVA_FEEDBACK_URI" in error.value and "gs://bucket/feedback" in error.value
+    assert [i.value for i in app.info] == [TEXT["uk"]["nothing_drawn"]]  # drawing still works
+
+
+def test_model_page_renders_without_reports_or_services(app_env: Path) -> None:
+    def page() -> None:
+        from frontend import model_card
+
+        model_card.render("en")
+
+    app = AppTest.from_function(page, default_timeout=60)
+    app.run()
+    assert not app.exception
+    infos = [i.value for i in app.info]
+    assert TEXT["en"]["no_metrics"] in infos and TEXT["en"]["no_feedback"] in infos
+    assert [m.value for m in app.metric] == [TEXT["en"]["unknown"], TEXT["en"]["unknown"]]
+
+
+def test_outbox_is_under_home_or_in_temp_when_home_is_not_writable(tmp_path: Path) -> None:
+    from bukva.settings import Settings
+    from frontend.services import outbox_dir
+
+    home = Settings.from_env({"BUKVA_HOME": str(tmp_path)})
+    assert outbox_dir(home) == tmp_path / "feedback-outbox"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a folder cannot be made inside a file: like a read-only root
+    assert outbox_dir(Settings.from_env({"BUKVA_HOME": str(blocked)})).parent == Path(
+        tempfile.gettempdir()
+    )
+
+
+def test_champion_comes_from_the_mlflow_alias_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, dict]] = []
+
+    def fake_get(url: str, params: dict, timeout: float) -> httpx.Response:
+        asked.append((url, params))
+        body = {
+            "model_version": {
+                "version": "5",
+                "run_id": "r1",
+                "tags": [{"key": "acc", "value": "0.9"}],
+            }
+        }
+        return httpx.Response(200, json=body)
+
+    monkeypatch.setattr(model_card.httpx, "get", fake_get)
+    model_card.champion.clear()
+    info = model_card.champion("http://mlflow.test:5000/")
+    assert info == {"version": "5", "run_id": "r1", "tags": {"acc": "0.9"}}
+    assert asked == [
+        (
+            "http://mlflow.test:5000/api/2.0/mlflow/registered-models/alias",
+            {"name": "bukva-cnn", "alias": "champion"},
+        )
+    ]
+    assert model_card.champion("sqlite:///mlruns/mlflow.db") == {}  # no server to ask

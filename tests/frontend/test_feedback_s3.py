@@ -1,0 +1,128 @@
+"""The feedback store against a real S3 API: moto in server mode on loopback stands in for
+MinIO (the cluster's store) and for any other S3 endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from bukva.storage import (
+    FeedbackOutbox,
+    FeedbackRecord,
+    StoreUnavailable,
+    feedback_counts,
+    open_store,
+)
+
+pytestmark = pytest.mark.integration
+
+PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+class MotoS3:
+    """An S3 endpoint on a fixed loopback port that a test can take down and bring back."""
+
+    def __init__(self) -> None:
+        self.bucket = (
+            f"feedback-{uuid.uuid4().hex[:8]}"  # moto's state lives as long as the process
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: ThreadedMotoServer | None = None
+
+    def start(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@pytest.fixture
+def moto(s3_env: None) -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.start()
+    boto3.client("s3", endpoint_url=server.url).create_bucket(Bucket=server.bucket)
+    yield server
+    server.stop()
+
+
+def objects(moto: MotoS3) -> dict[str, bytes]:
+    s3 = boto3.client("s3", endpoint_url=moto.url)
+    listed = s3.list_objects_v2(Bucket=moto.bucket).get("Contents", [])
+    return {
+        o["Key"]: s3.get_object(Bucket=moto.bucket, Key=o["Key"])["Body"].read() for o in listed
+    }
+
+
+def record(label: str) -> FeedbackRecord:
+    return FeedbackRecord(
+        label=label,
+        uppercase=False,
+        predicted=label,
+        predicted_uppercase=False,
+        probability=0.8,
+        model_version="1",
+    )
+
+
+def test_feedback_lands_in_the_bucket_under_the_prefix(moto: MotoS3, tmp_path: Path) -> None:
+    store = open_store(f"s3://{moto.bucket}/feedback", moto.url)
+    rec = record("ї")
+    assert FeedbackOutbox(store, tmp_path / "outbox").submit(rec, PNG).stored
+
+    stored = objects(moto)
+    assert set(stored) == {f"feedback/ї/{rec.id}.png", f"feedback/ї/{rec.id}.json"}
+    assert stored[f"feedback/ї/{rec.id}.png"] == PNG
+    assert json.loads(stored[f"feedback/ї/{rec.id}.json"])["label"] == "ї"
+    assert feedback_counts(store) == {"ї": 1}
+
+
+def test_endpoint_down_then_back_delivers_exactly_once(moto: MotoS3, tmp_path: Path) -> None:
+    """The endpoint stops answering, then comes back on the same port (moto keeps its buckets
+    in this process, as MinIO keeps them on its volume)."""
+    store = open_store(f"s3://{moto.bucket}/feedback", moto.url)
+    outbox = FeedbackOutbox(store, tmp_path / "outbox")
+    assert outbox.submit(record("б"), PNG).stored  # up: stored at once
+
+    moto.stop()
+    queued = record("в")
+    delivery = outbox.submit(queued, PNG)
+    assert not delivery.stored and delivery.pending == 1
+    assert "cannot write" in delivery.error
+    with pytest.raises(StoreUnavailable):
+        outbox.flush()
+    assert outbox.pending() == 1
+
+    moto.start()
+    assert outbox.flush() == 1
+    assert outbox.flush() == 0
+    keys = set(objects(moto))
+    assert {f"feedback/в/{queued.id}.png", f"feedback/в/{queued.id}.json"} <= keys
+    assert len(keys) == 4  # two records, two objects each, nothing duplicated
+    assert outbox.pending() == 0

@@ -1,0 +1,120 @@
+"""The app's v2 client: what it sends, how it reads answers, and how failures surface."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from frontend.client import (
+    InferenceClient,
+    InferenceError,
+    InferenceUnavailable,
+    parse_response,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
+
+
+def v2_body(labels: list[str], probs: list[float], upper: float, known: bool, status: str) -> dict:
+    return {
+        "model_name": "bukva",
+        "model_version": "4",
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [1, len(labels)], "data": labels},
+            {"name": "probability", "datatype": "FP32", "shape": [1, len(probs)], "data": probs},
+            {"name": "uppercase_probability", "datatype": "FP32", "shape": [1], "data": [upper]},
+            {"name": "case_known", "datatype": "BOOL", "shape": [1], "data": [known]},
+            {"name": "status", "datatype": "BYTES", "shape": [1], "data": [status]},
+        ],
+    }
+
+
+def client_answering(handler) -> InferenceClient:
+    return InferenceClient("http://bukva.test/serving/", transport=httpx.MockTransport(handler))
+
+
+def test_sends_the_png_as_one_base64_bytes_tensor_to_the_v2_route() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=v2_body(["ж", "х", "к"], [0.8, 0.1, 0.05], 0.9, True, "ok"))
+
+    prediction = client_answering(handler).predict(PNG)
+
+    (request,) = seen
+    assert str(request.url) == "http://bukva.test/serving/v2/models/bukva/infer"
+    (tensor,) = json.loads(request.content)["inputs"]
+    assert (tensor["name"], tensor["datatype"], tensor["shape"]) == ("image", "BYTES", [1])
+    assert base64.b64decode(tensor["data"][0]) == PNG
+    assert prediction.labels == ("ж", "х", "к")
+    assert prediction.probabilities == pytest.approx((0.8, 0.1, 0.05))
+    assert prediction.top == "ж" and prediction.uppercase is True
+    assert prediction.model_version == "4"
+
+
+@pytest.mark.parametrize(
+    ("labels", "upper", "known", "expected"),
+    [
+        (["ж"], 0.2, True, False),  # a cased letter, lowercase
+        (["ф"], 0.9, False, None),  # case unknown for this letter
+        (["7"], 0.9, True, None),  # digits never have a case
+    ],
+)
+def test_case_is_only_reported_where_it_means_something(
+    labels: list[str], upper: float, known: bool, expected: bool | None
+) -> None:
+    assert parse_response(v2_body(labels, [0.9], upper, known, "ok")).uppercase is expected
+
+
+def test_blank_answer_has_no_labels() -> None:
+    prediction = parse_response(v2_body(["", "", ""], [0.0, 0.0, 0.0], 0.0, False, "blank"))
+    assert prediction.status == "blank" and prediction.labels == () and prediction.top == ""
+
+
+def test_missing_output_is_a_clear_error() -> None:
+    body = v2_body(["а"], [0.9], 0.1, True, "ok")
+    body["outputs"] = [o for o in body["outputs"] if o["name"] != "status"]
+    with pytest.raises(InferenceError, match="no 'status' output"):
+        parse_response(body)
+
+
+@pytest.mark.parametrize("status", [500, 503, 404])
+def test_server_side_failures_mean_unavailable(status: int) -> None:
+    client = client_answering(lambda r: httpx.Response(status, json={"error": "predictor down"}))
+    with pytest.raises(InferenceUnavailable, match="predictor down"):
+        client.predict(PNG)
+
+
+def test_bad_request_keeps_the_servers_reason() -> None:
+    client = client_answering(lambda r: httpx.Response(400, json={"error": "image is empty"}))
+    with pytest.raises(InferenceError, match="HTTP 400: image is empty"):
+        client.predict(PNG)
+
+
+def test_connection_refused_and_timeouts_mean_unavailable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("too slow", request=request)
+
+    with pytest.raises(InferenceUnavailable, match=r"cannot reach http://bukva\.test/serving"):
+        client_answering(refuse).predict(PNG)
+    with pytest.raises(InferenceUnavailable, match="did not answer in time"):
+        client_answering(slow).predict(PNG)
+
+
+def test_model_version_from_metadata_or_empty() -> None:
+    def metadata(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"name": "bukva", "versions": ["12"]})
+
+    assert client_answering(metadata).model_version() == "12"
+    assert (
+        client_answering(lambda r: httpx.Response(200, json={"versions": None})).model_version()
+        == ""
+    )
+    assert client_answering(lambda r: httpx.Response(503, text="down")).model_version() == ""

@@ -1,0 +1,176 @@
+"""helm lint / helm template for both charts with default and kind values, and the toggles."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from k8s_support import (
+    CHARTS,
+    RELEASES,
+    RenderError,
+    _render,
+    containers,
+    pod_specs,
+    render,
+    run_tool,
+)
+
+pytestmark = pytest.mark.k8s
+
+
+@pytest.mark.parametrize("values", [(), ("values-kind.yaml",)], ids=["default", "kind"])
+@pytest.mark.parametrize("chart", sorted(RELEASES))
+def test_helm_lint_is_clean(chart: str, values: tuple[str, ...]) -> None:
+    args = ["helm", "lint", "--strict", str(CHARTS / chart), "-n", "bukva"]
+    for v in values:
+        args += ["-f", str(CHARTS / chart / v)]
+    out = run_tool(args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 chart(s) failed" in out.stdout
+
+
+@pytest.mark.parametrize("values", [(), ("values-kind.yaml",)], ids=["default", "kind"])
+@pytest.mark.parametrize("chart", sorted(RELEASES))
+def test_every_object_has_the_chart_labels(chart: str, values: tuple[str, ...]) -> None:
+    objects = render(chart, values)
+    assert objects
+    for obj in objects:
+        labels = obj["metadata"].get("labels") or {}
+        assert labels.get("app.kubernetes.io/part-of") == "bukva", obj["metadata"]["name"]
+        assert labels.get("app.kubernetes.io/instance") == RELEASES[chart]
+        assert labels.get("helm.sh/chart", "").startswith(chart + "-")
+
+
+def _kinds(objects: list[dict]) -> set[str]:
+    return {f"{o['kind']}/{o['metadata']['name']}" for o in objects}
+
+
+def test_platform_renders_every_service_by_default() -> None:
+    kinds = _kinds(render("bukva-platform"))
+    for expected in (
+        "Deployment/bukva-platform-minio",
+        "StatefulSet/bukva-platform-postgres",
+        "Deployment/bukva-platform-mlflow",
+        "Job/bukva-platform-bucket-init",
+        "Deployment/bukva-platform-prometheus",
+        "Secret/bukva-platform-s3",
+        "Secret/bukva-platform-postgres",
+        "Pod/bukva-platform-test",
+    ):
+        assert expected in kinds
+    assert not any(k.startswith("Ingress/") for k in kinds), "ingress is off by default"
+    assert "Ingress/bukva-platform" in _kinds(render("bukva-platform", ("values-kind.yaml",)))
+
+
+def test_minio_off_needs_an_endpoint_and_then_uses_it() -> None:
+    with pytest.raises(RenderError, match=r"s3\.endpoint is required"):
+        render("bukva-platform", sets=("minio.enabled=false",))
+    objects = render(
+        "bukva-platform", sets=("minio.enabled=false", "s3.endpoint=https://s3.example.org")
+    )
+    assert not any("minio" in k for k in _kinds(objects))
+    mlflow = next(
+        o
+        for o in objects
+        if o["metadata"]["name"] == "bukva-platform-mlflow" and o["kind"] == "Deployment"
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in mlflow["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["AWS_ENDPOINT_URL"] == "https://s3.example.org"
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == "https://s3.example.org"
+
+
+def _secret(objects: list[dict], name: str) -> dict[str, str]:
+    obj = next(o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == name)
+    return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
+
+
+def test_credentials_are_generated_per_install_never_from_values() -> None:
+    # Two uncached renders = two installs: random credentials, different each time.
+    first = _secret(list(_render.__wrapped__("bukva-platform", (), ())), "bukva-platform-s3")
+    second = _secret(list(_render.__wrapped__("bukva-platform", (), ())), "bukva-platform-s3")
+    assert first["AWS_SECRET_ACCESS_KEY"] != second["AWS_SECRET_ACCESS_KEY"]
+    assert len(first["AWS_SECRET_ACCESS_KEY"]) >= 32
+    values_text = (CHARTS / "bukva-platform" / "values.yaml").read_text()
+    assert first["AWS_SECRET_ACCESS_KEY"] not in values_text
+    pg = _secret(render("bukva-platform"), "bukva-platform-postgres")
+    assert len(pg["password"]) >= 32
+
+
+def test_existing_secrets_replace_generated_ones_everywhere() -> None:
+    objects = render(
+        "bukva-platform", sets=("s3.existingSecret=my-s3", "postgres.existingSecret=my-pg")
+    )
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    refs = {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for p in pod_specs(objects)
+        for c in containers(p.spec)
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs == {
+        ("my-s3", "AWS_ACCESS_KEY_ID"),
+        ("my-s3", "AWS_SECRET_ACCESS_KEY"),
+        ("my-pg", "password"),
+    }
+
+
+def test_app_chart_toggles() -> None:
+    default = _kinds(render("bukva"))
+    assert {
+        "InferenceService/bukva",
+        "Deployment/bukva-frontend",
+        "Service/bukva-frontend",
+    } <= default
+    no_frontend = _kinds(render("bukva", sets=("frontend.enabled=false", "ingress.enabled=true")))
+    assert "Deployment/bukva-frontend" not in no_frontend
+    ingress = next(
+        o
+        for o in render("bukva", sets=("frontend.enabled=false", "ingress.enabled=true"))
+        if o["kind"] == "Ingress"
+    )
+    assert [r["host"] for r in ingress["spec"]["rules"]] == ["api.bukva.localhost"]
+
+
+def test_image_tag_is_required() -> None:
+    with pytest.raises(RenderError, match="image tag is required"):
+        render("bukva", sets=("predictor.image.tag=",))
+
+
+def undocumented_values(text: str) -> list[str]:
+    """Leaf keys of a values file documented neither by a comment (the line above, or at the end
+    of the line) nor by a comment on the map that directly holds them."""
+    lines = text.splitlines()
+    missing: list[str] = []
+    parents: list[tuple[int, bool]] = []  # (indent, commented) of the enclosing maps
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        key, _, rest = stripped.partition(":")
+        indent = len(line) - len(line.lstrip())
+        parents = [p for p in parents if p[0] < indent]
+        commented = (i > 0 and lines[i - 1].strip().startswith("#")) or "#" in rest
+        following = [ln for ln in lines[i + 1 :] if ln.strip() and not ln.strip().startswith("#")]
+        nxt = following[0] if following else ""
+        if not rest.strip() and len(nxt) - len(nxt.lstrip()) > indent:
+            parents.append((indent, commented))
+        elif not commented and not (parents and parents[-1][1]):
+            missing.append(key)
+    return missing
+
+
+@pytest.mark.parametrize(
+    "values", sorted(CHARTS.glob("*/values*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_every_value_is_commented(values) -> None:
+    assert not undocumented_values(values.read_text()), values
+
+
+def test_undocumented_value_is_found() -> None:
+    assert undocumented_values("a:\n  # -- fine\n  b: 1\n  c: 2\n") == ["c"]
+    assert undocumented_values("# -- the block\na:\n  b: 1\nc:\n  d: 2 # ok\n") == []

@@ -1,0 +1,171 @@
+"""Dockerfiles: pinned base, every COPY source exists and is in the build context, non-root
+user, only the component's extra installed, and each entrypoint imports with only that
+extra (a fresh interpreter that refuses every other distribution imports it for real)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+
+import pytest
+from dockerfiles import (
+    IMAGE_PROBE_SKIP,
+    IMAGES,
+    IMPORT_PROBE,
+    PACKAGE_DIRS,
+    PROJECT_PACKAGES,
+    component_modules,
+    copied_python_files,
+    dockerignore,
+    extra_closure,
+    foreign_imports,
+    ignored,
+    module_owners,
+    parse_dockerfile,
+)
+from k8s_support import ROOT, containers, pod_specs, render, split_image
+
+pytestmark = pytest.mark.k8s
+
+NAMES = sorted(IMAGES)
+ENTRY = {  # what the charts run in each image (command prefix)
+    "predictor": ["python", "-m", "model"],
+    "transformer": ["python", "-m", "transformer"],
+    "frontend": ["streamlit", "run", "frontend/app.py"],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_base_image_is_pinned_and_matches_the_python_of_the_lock(name: str) -> None:
+    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    repo, tag, _digest = split_image(df.base)
+    assert repo == "python" and tag, df.base
+    assert tag.startswith(f"{sys.version_info.major}.{sys.version_info.minor}."), tag
+    assert tag.count(".") >= 2, f"{df.base}: pin the patch release"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_copy_source_exists_in_the_build_context(name: str) -> None:
+    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    patterns = dockerignore()
+    assert df.copies
+    for sources in df.copies:
+        for src in sources:
+            matches = [m for m in glob.glob(src, root_dir=ROOT) if not ignored(m, patterns)]
+            if "[" in src:  # an optional file (dvc.loc[k]): fine when absent
+                continue
+            assert matches, f"{IMAGES[name][0]}: COPY {src} matches nothing in the context"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_image_copies_only_its_own_packages(name: str) -> None:
+    path, _extra, own = IMAGES[name]
+    df = parse_dockerfile(ROOT / path)
+    copied = {s.strip("/").split("/")[0] for sources in df.copies for s in sources}
+    assert copied & PROJECT_PACKAGES == own - {"bukva"}
+    assert "src" in copied
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_as_the_charts_non_root_user(name: str) -> None:
+    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    uid = df.user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, df.user
+    assert int(uid) == 10001  # charts/*/values.yaml runAsUser
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_installs_only_its_extra_from_the_lock(name: str) -> None:
+    path, extra, _own = IMAGES[name]
+    installs = [r for r in parse_dockerfile(ROOT / path).runs if "uv pip install --system" in r]
+    assert len(installs) == 1
+    assert "-c requirements.lock" in installs[0]
+    assert f'".[{extra}]"' in installs[0]
+    wants_torch = "torch" in extra_closure(extra)
+    assert ("download.pytorch.org/whl/cpu" in (ROOT / path).read_text()) == wants_torch
+
+
+@pytest.mark.parametrize("name", ["transformer", "frontend"])
+def test_light_images_carry_no_torch(name: str) -> None:
+    closure = extra_closure(IMAGES[name][1])
+    assert "torch" not in closure and "mlflow" not in closure
+    assert "torch" in extra_closure("model")
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY))
+def test_entrypoint_and_ports_match_the_chart(name: str) -> None:
+    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    assert df.entrypoint == ENTRY[name]
+    used = [
+        (c, p)
+        for p in pod_specs(render("bukva"))
+        for c in containers(p.spec)
+        if split_image(c["image"])[0] == f"bukva/{name}" and "test" not in p.owner
+    ]
+    assert used, f"no chart container runs bukva/{name}"
+    for c, _pod in used:
+        assert c["command"] == ENTRY[name]
+        assert {p["containerPort"] for p in c["ports"]} <= df.exposes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_source_imports_only_what_the_extra_installs(name: str) -> None:
+    path, extra, _own = IMAGES[name]
+    files = copied_python_files(parse_dockerfile(ROOT / path))
+    assert files
+    package = path.split("/")[0]
+    assert not foreign_imports(extra, files, entry=package)
+
+
+def test_foreign_import_check_can_fail() -> None:
+    # The model package imports torch; the transformer extra does not install it.
+    bad = foreign_imports("transformer", sorted(PACKAGE_DIRS["model"].glob("*.py")))
+    assert any(b.startswith("torch") for b in bad)
+    # pipelines without the model/ files it imports
+    bad = foreign_imports("pipelines", sorted(PACKAGE_DIRS["pipelines"].glob("*.py")))
+    assert any(b.startswith("model.network: not copied") for b in bad)
+
+
+def _probe(extra: str, own: set[str], modules: list[str], parsers: list[str]):
+    cfg = {
+        "closure": sorted(extra_closure(extra)),
+        "own": sorted(own),
+        "project": sorted(PROJECT_PACKAGES),
+        "owners": {m: sorted(d) for m, d in module_owners().items()},
+        "modules": modules,
+        "parsers": parsers,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=240,
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entrypoint_imports_with_only_its_extra(name: str) -> None:
+    _path, extra, own = IMAGES[name]
+    package = IMAGES[name][0].split("/")[0]
+    modules = component_modules(package, IMAGE_PROBE_SKIP.get(name, set()))
+    parsers = [f"{package}.__main__"] if (PACKAGE_DIRS[package] / "__main__.py").exists() else []
+    out = _probe(extra, own, modules, parsers)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_import_probe_refuses_a_distribution_outside_the_extra() -> None:
+    out = _probe("transformer", {"bukva", "transformer"}, ["bukva.settings", "torch"], [])
+    assert out.returncode != 0
+    assert "torch needs" in out.stderr
+
+
+def test_trainer_image_can_run_the_mlflow_server_and_bucket_init() -> None:
+    # bukva-platform runs `mlflow server` (PostgreSQL backend, S3 artifacts) and the boto3
+    # bucket-init script from the trainer image: their imports must be in its extra.
+    own = IMAGES["trainer"][2]
+    modules = ["mlflow.server", "mlflow.server.fastapi_app", "psycopg2", "boto3", "uvicorn"]
+    out = _probe("pipelines", own, modules, [])
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -1,0 +1,122 @@
+"""Every rendered object and overlay build validated offline against the target version's
+Kubernetes JSON schemas (strict: unknown fields fail), and the InferenceService against the
+KServe v0.20.0 CRD schema from ../shared/schemas (made strict the same way)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from k8s_support import ROOT, Case, cases, render, versions
+from kubernetes_validate.utils import all_versions
+
+pytestmark = pytest.mark.k8s
+
+KSERVE_CRD = (
+    ROOT.parent
+    / "shared"
+    / "schemas"
+    / "kserve-v0.20.0"
+    / "serving.kserve.io_inferenceservices.yaml"
+)
+CRD_KINDS = {"InferenceService"}
+
+
+def k8s_version() -> str:
+    return versions()["K8S_SCHEMA_VERSION"]
+
+
+def _strict(schema: Any) -> Any:
+    """Close every object schema that lists its properties (as `kubectl --validate=strict`)."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def isvc_validator() -> jsonschema.protocols.Validator:
+    if not KSERVE_CRD.is_file():
+        pytest.fail(f"KServe CRD schema missing: {KSERVE_CRD}")
+    crd = yaml.safe_load(KSERVE_CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+    schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+    schema["properties"]["metadata"] = {"type": "object"}  # ObjectMeta is checked by the API server
+    return jsonschema.Draft7Validator(schema)
+
+
+def validate(obj: dict) -> None:
+    """Raise if `obj` does not satisfy its schema (Kubernetes or KServe CRD)."""
+    if obj["kind"] in CRD_KINDS:
+        assert obj["apiVersion"] == "serving.kserve.io/v1beta1"
+        errors = sorted(isvc_validator().iter_errors(obj), key=lambda e: list(e.path))
+        if errors:
+            raise jsonschema.ValidationError(
+                "; ".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
+            )
+        return
+    kubernetes_validate.validate(obj, k8s_version(), strict=True)
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
+def test_every_object_validates(case: Case) -> None:
+    objects = case.objects()
+    assert objects, f"{case.name} rendered nothing"
+    failures = []
+    for obj in objects:
+        try:
+            validate(obj)
+        except Exception as exc:  # collect them all, report together
+            failures.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def test_target_version_is_one_kserve_supports_and_schemas_exist() -> None:
+    major, minor, *_ = (int(p) for p in k8s_version().split("."))
+    assert (major, minor) >= (1, 32), "KServe v0.20 needs Kubernetes >= 1.32"
+    assert f"{major}.{minor}" in {v.rsplit(".", 1)[0] for v in all_versions()}
+    assert (
+        versions()["KIND_NODE_IMAGE"].endswith(f"v{major}.{minor}.0")
+        or f"v{major}.{minor}." in versions()["KIND_NODE_IMAGE"]
+    )
+    assert f"v{major}.{minor}." in versions()["K3S_IMAGE"]
+
+
+def _find(objects: list[dict], kind: str) -> dict:
+    return copy.deepcopy(next(o for o in objects if o["kind"] == kind))
+
+
+def test_validator_rejects_a_broken_deployment() -> None:
+    dep = _find(render("bukva"), "Deployment")
+    dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/"
+    with pytest.raises(Exception, match=r"paht|Additional properties"):
+        validate(dep)
+    dep = _find(render("bukva"), "Deployment")
+    dep["spec"]["replicas"] = "one"
+    with pytest.raises(Exception, match="one"):
+        validate(dep)
+
+
+def test_validator_rejects_a_broken_inference_service() -> None:
+    isvc = _find(render("bukva"), "InferenceService")
+    validate(isvc)
+    isvc["spec"]["predictor"]["minReplica"] = 1  # typo of minReplicas
+    with pytest.raises(jsonschema.ValidationError, match="minReplica"):
+        validate(isvc)
+    isvc = _find(render("bukva"), "InferenceService")
+    isvc["spec"]["predictor"]["scaleMetric"] = "gpu"
+    with pytest.raises(jsonschema.ValidationError, match="gpu"):
+        validate(isvc)

@@ -1,0 +1,276 @@
+"""Wiring: what one container names, another object really provides.
+
+For one install (platform + app + training overlay, default and kind values):
+- every environment variable a bukva container sets is one the code reads;
+- every Service host:port referenced (env, args, Ingress) exists, with a pod behind it;
+- every Secret key / ConfigMap referenced exists in the rendered set;
+- every bukva image is one `make images` builds, every other image is pinned;
+- Prometheus is pointed at a port the pod really listens on.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from k8s_support import (
+    ROOT,
+    containers,
+    environments,
+    kserve_services,
+    pod_specs,
+    split_image,
+)
+
+from bukva.settings import ENV_VARS
+
+pytestmark = pytest.mark.k8s
+
+ENVS = ["default", "kind"]  # keys of k8s_support.environments()
+
+# Variables a library in the image reads (verified below by finding the name in its source).
+LIBRARY_VARS = {
+    "AWS_ACCESS_KEY_ID": "botocore",
+    "AWS_SECRET_ACCESS_KEY": "botocore",
+    "MLFLOW_S3_ENDPOINT_URL": "mlflow",
+    "MLFLOW_TRACKING_URI": "mlflow",
+}
+# Third-party images: the variables their documentation defines.
+THIRD_PARTY_VARS = {
+    "quay.io/minio/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_PROMETHEUS_AUTH_TYPE"},
+    "docker.io/library/postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "PGDATA"},
+    "quay.io/prometheus/prometheus": set(),
+}
+URL_RE = re.compile(r"\bhttps?://([a-z0-9][a-z0-9.-]*)(?::(\d+))?")
+DSN_RE = re.compile(r"\bpostgresql://[^@\s]*@([a-z0-9][a-z0-9.-]*):(\d+)")
+HOSTPORT_ARG_RE = re.compile(r"^--\w*host=([a-z0-9][a-z0-9.-]*):(\d+)$")
+
+
+def _is_bukva(image: str) -> bool:
+    return split_image(image)[0].split("/")[-2:-1] == ["bukva"]
+
+
+def _env_names(container: dict, objects: list[dict]) -> set[str]:
+    names = {e["name"] for e in container.get("env", [])}
+    for src in container.get("envFrom", []):
+        ref = src.get("configMapRef") or src.get("secretRef")
+        kind = "ConfigMap" if "configMapRef" in src else "Secret"
+        obj = _object(objects, kind, ref["name"])
+        names |= set((obj or {}).get("data", {}))
+    return names
+
+
+def _object(objects: list[dict], kind: str, name: str) -> dict | None:
+    return next((o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
+
+
+@functools.cache
+def _library_reads(var: str, package: str) -> bool:
+    spec = importlib.util.find_spec(package)
+    assert spec and spec.submodule_search_locations, f"{package} is not installed"
+    folder = next(iter(spec.submodule_search_locations))
+    out = subprocess.run(
+        ["grep", "-rlqF", "--include=*.py", var, folder], capture_output=True, check=False
+    )
+    return out.returncode == 0
+
+
+def _script_text(container: dict) -> str:
+    return " ".join(container.get("command", []) + container.get("args", []))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_env_var_is_read_by_the_code(env: str) -> None:
+    objects = environments()[env]
+    bad = []
+    for pod in pod_specs(objects):
+        for c in containers(pod.spec):
+            script = _script_text(c)
+            for name in sorted(_env_names(c, objects)):
+                if re.search(rf"\$\(?{{?{name}\b", script):
+                    continue  # the container's own command line reads it
+                if _is_bukva(c["image"]):
+                    if name in ENV_VARS:
+                        continue
+                    if name in LIBRARY_VARS and _library_reads(name, LIBRARY_VARS[name]):
+                        continue
+                else:
+                    repo = split_image(c["image"])[0]
+                    if name in THIRD_PARTY_VARS.get(repo, set()):
+                        continue
+                bad.append(f"{pod.owner}/{c['name']}: {name}")
+    assert not bad, "variables nothing reads:\n" + "\n".join(bad)
+
+
+def test_library_var_check_can_fail() -> None:
+    assert _library_reads("AWS_SECRET_ACCESS_KEY", "botocore")
+    assert not _library_reads("AWS_SECRET_ACCES_KEY_TYPO", "botocore")
+
+
+def _references(objects: list[dict]) -> Iterator[tuple[str, str, int]]:
+    """(who, service host, port) for every in-cluster address a container or Ingress names."""
+    for pod in pod_specs(objects):
+        for c in containers(pod.spec):
+            texts = [e.get("value", "") for e in c.get("env", [])]
+            texts += c.get("command", []) + c.get("args", [])
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src:
+                    cm = _object(objects, "ConfigMap", src["configMapRef"]["name"]) or {}
+                    texts += list(cm.get("data", {}).values())
+            for text in texts:
+                for m in URL_RE.finditer(text):
+                    yield f"{pod.owner}/{c['name']}", m[1], int(m[2] or 80)
+                for m in DSN_RE.finditer(text):
+                    yield f"{pod.owner}/{c['name']}", m[1], int(m[2])
+                if m := HOSTPORT_ARG_RE.match(text):
+                    yield f"{pod.owner}/{c['name']}", m[1], int(m[2])
+
+
+def _service_ports(objects: list[dict]) -> dict[str, dict]:
+    services = [o for o in objects if o["kind"] == "Service"] + kserve_services(objects)
+    return {s["metadata"]["name"]: s for s in services}
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_referenced_service_and_port_exists(env: str) -> None:
+    objects = environments()[env]
+    services = _service_ports(objects)
+    refs = list(_references(objects))
+    assert any(h == "bukva-platform-mlflow" for _, h, _ in refs)
+    assert any(h == "bukva-predictor" for _, h, _ in refs), "transformer -> predictor"
+    bad = []
+    for who, host, port in refs:
+        if host in LOCAL_HOSTS:
+            continue
+        name = host.removesuffix(".svc.cluster.local").removesuffix(".bukva").removesuffix(".svc")
+        svc = services.get(name)
+        if svc is None:
+            bad.append(f"{who}: no Service {host}")
+        elif port not in {p["port"] for p in svc["spec"]["ports"]}:
+            bad.append(f"{who}: Service {name} has no port {port}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_ingress_backends_exist(env: str) -> None:
+    objects = environments()[env]
+    services = _service_ports(objects)
+    ingresses = [o for o in objects if o["kind"] == "Ingress"]
+    if env == "kind":
+        assert len(ingresses) == 2
+    for ing in ingresses:
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                svc = services.get(backend["name"])
+                assert svc, f"{rule['host']}: no Service {backend['name']}"
+                port = backend["port"]
+                key = "name" if "name" in port else "port"
+                want = port.get("name", port.get("number"))
+                assert want in {p.get(key) for p in svc["spec"]["ports"]}, (rule["host"], port)
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_services_select_pods_that_listen_on_their_target_ports(env: str) -> None:
+    objects = environments()[env]
+    pods = [p for p in pod_specs(objects) if p.kind in {"Deployment", "StatefulSet"}]
+    for svc in (o for o in objects if o["kind"] == "Service"):
+        selected = [p for p in pods if _labels_match(svc["spec"]["selector"], p.labels)]
+        assert len(selected) == 1, f"Service {svc['metadata']['name']} selects {len(selected)}"
+        ports = [p for c in containers(selected[0].spec) for p in c.get("ports", [])]
+        for sp in svc["spec"]["ports"]:
+            target = sp.get("targetPort", sp["port"])
+            assert any(target in (p.get("name"), p["containerPort"]) for p in ports), (
+                svc["metadata"]["name"],
+                target,
+            )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_secret_key_and_config_map_exists(env: str) -> None:
+    objects = environments()[env]
+    bad = []
+    for pod in pod_specs(objects):
+        for c in containers(pod.spec):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    secret = _object(objects, "Secret", ref["name"])
+                    if not secret or ref["key"] not in secret.get("data", {}):
+                        bad.append(f"{pod.owner}: Secret {ref['name']} key {ref['key']}")
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src and not _object(
+                    objects, "ConfigMap", src["configMapRef"]["name"]
+                ):
+                    bad.append(f"{pod.owner}: ConfigMap {src['configMapRef']['name']}")
+        for vol in pod.spec.get("volumes", []):
+            if "configMap" in vol and not _object(objects, "ConfigMap", vol["configMap"]["name"]):
+                bad.append(f"{pod.owner}: volume ConfigMap {vol['configMap']['name']}")
+            if "persistentVolumeClaim" in vol and not _object(
+                objects, "PersistentVolumeClaim", vol["persistentVolumeClaim"]["claimName"]
+            ):
+                bad.append(f"{pod.owner}: PVC {vol['persistentVolumeClaim']['claimName']}")
+        sa = pod.spec.get("serviceAccountName")
+        if sa and not _object(objects, "ServiceAccount", sa):
+            bad.append(f"{pod.owner}: ServiceAccount {sa}")
+    assert not bad, "\n".join(bad)
+
+
+@functools.cache
+def built_images() -> set[str]:
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-s", "print-images"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_bukva_images_are_the_ones_make_builds(env: str) -> None:
+    built = built_images()
+    assert len(built) == 4, built
+    used = {c["image"] for p in pod_specs(environments()[env]) for c in containers(p.spec)}
+    ours = {i for i in used if _is_bukva(i)}
+    assert {i.rsplit("/", 2)[-2] + "/" + i.rsplit("/", 1)[-1] for i in ours} <= built
+    assert {"bukva/predictor", "bukva/transformer", "bukva/frontend", "bukva/trainer"} == {
+        split_image(i)[0].rsplit("/", 2)[-2] + "/" + split_image(i)[0].rsplit("/", 1)[-1]
+        for i in ours
+    }, "every built image is used by some manifest"
+    for image in used - ours:
+        repo, tag, digest = split_image(image)
+        assert repo in THIRD_PARTY_VARS, f"unknown third-party image {image}"
+        assert digest or (tag and tag != "latest"), f"{image} is not pinned"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_prometheus_scrapes_a_port_the_pod_serves(env: str) -> None:
+    scraped = 0
+    for pod in pod_specs(environments()[env]):
+        ann = pod.annotations
+        if ann.get("prometheus.io/scrape") != "true":
+            continue
+        scraped += 1
+        port = int(ann["prometheus.io/port"])
+        cs = containers(pod.spec, init=False)
+        declared = {p["containerPort"] for c in cs for p in c.get("ports", [])}
+        assert port in declared, f"{pod.owner}: scrapes {port}, declares {declared}"
+        if pod.kind == "InferenceService":
+            # KServe ModelServer serves /metrics on its REST port (tests/k8s/test_execution.py
+            # fetches it); the server must be told to listen there.
+            assert f"--http_port={port}" in cs[0]["args"], pod.owner
+            assert pod.annotations["prometheus.io/path"] == "/metrics"
+    assert scraped >= 3, "predictor, transformer and MinIO at least"
