@@ -1,0 +1,1 @@
+"""Serving benchmarks and checks: `make serve`, `make bench`, `make parity`."""

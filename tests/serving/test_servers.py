@@ -1,0 +1,190 @@
+"""Real predictor + transformer on loopback, called by stock v2 clients (REST, gRPC, binary).
+
+The transformer's answers are checked against the same model run offline in this process
+(`bukva.preprocess` + `model.network`), so every path must agree with evaluation, not merely
+return something well-formed.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as thttp
+from serving_helpers import grpc_infer
+
+from bukva.alphabet import CLASSES, has_case
+from bukva.preprocess import decode_image, normalize
+
+pytestmark = pytest.mark.integration
+OUTPUTS = ["label", "probability", "uppercase_probability", "case_known", "status"]
+
+
+@pytest.fixture(scope="module")
+def expected(model_dir, pngs):
+    """Offline answer for each PNG: (top-1 character, its probability, uppercase probability)."""
+    import torch
+
+    from model.network import load
+
+    net = load(model_dir)
+    batch = np.stack([normalize(decode_image(p)) for p in pngs])[:, None]
+    with torch.inference_mode():
+        logits, case = net(torch.from_numpy(batch))
+    probs = torch.softmax(logits, 1).numpy()
+    return [
+        (CLASSES[int(p.argmax())], float(p.max()), float(torch.sigmoid(c)[0]))
+        for p, c in zip(probs, case, strict=True)
+    ]
+
+
+def bytes_request(pngs: list[bytes], binary: bool):
+    """One BYTES tensor: raw PNGs (binary extension) or their base64 text (JSON)."""
+    tensor = thttp.InferInput("image", [len(pngs)], "BYTES")
+    items = pngs if binary else [base64.b64encode(p) for p in pngs]
+    tensor.set_data_from_numpy(np.array(items, dtype=object), binary_data=binary)
+    return [tensor]
+
+
+def text(array: np.ndarray) -> list:
+    """BYTES output as str (tritonclient gives bytes from binary data, str from JSON)."""
+    return [x.decode() if isinstance(x, bytes) else x for x in array.ravel().tolist()]
+
+
+def check_answers(result, expected) -> None:
+    labels = result.as_numpy("label")
+    probability = result.as_numpy("probability")
+    assert labels.shape == (len(expected), 3)
+    assert text(result.as_numpy("status")) == ["ok"] * len(expected)
+    for row, (char, p_top, p_upper) in enumerate(expected):
+        assert text(labels[row])[0] == char
+        assert probability[row, 0] == pytest.approx(p_top, abs=1e-5)
+        assert np.all(np.diff(probability[row]) <= 0), "top-k must be sorted"
+        assert result.as_numpy("uppercase_probability")[row] == pytest.approx(p_upper, abs=1e-5)
+        assert bool(result.as_numpy("case_known")[row]) == has_case(char)
+
+
+def test_health_and_metadata(predictor, transformer):
+    for server in (predictor, transformer):
+        assert httpx.get(f"{server.url}/v2/health/live").json() == {"live": True}
+        assert httpx.get(f"{server.url}/v2/models/bukva/ready").status_code == 200
+    meta = httpx.get(f"{predictor.url}/v2/models/bukva").json()
+    assert [o["name"] for o in meta["outputs"]] == ["label_logits", "uppercase_logit"]
+    meta = httpx.get(f"{transformer.url}/v2/models/bukva").json()
+    assert [o["name"] for o in meta["outputs"]] == OUTPUTS
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+    with grpc.insecure_channel(transformer.grpc) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        assert stub.ServerReady(pb.ServerReadyRequest()).ready
+        assert stub.ModelReady(pb.ModelReadyRequest(name="bukva")).ready
+        meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="bukva"))
+        assert [o.name for o in meta.outputs] == OUTPUTS
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json-base64", "binary-raw"])
+def test_rest_pngs_match_offline(transformer, pngs, expected, binary):
+    client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
+    outputs = [thttp.InferRequestedOutput(name, binary_data=binary) for name in OUTPUTS]
+    result = client.infer("bukva", bytes_request(pngs, binary), outputs=outputs)
+    check_answers(result, expected)
+
+
+def test_grpc_pngs_match_offline(transformer, pngs, expected):
+    images = np.array(pngs, dtype=object)
+    check_answers(grpc_infer(transformer.grpc, "image", "BYTES", images), expected)
+
+
+def test_plain_json_base64_and_data_url(transformer, pngs, expected):
+    data = [
+        base64.b64encode(pngs[0]).decode(),
+        "data:image/png;base64," + base64.b64encode(pngs[1]).decode(),
+    ]
+    body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": data}]}
+    answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
+    labels = next(o for o in answer["outputs"] if o["name"] == "label")["data"]
+    assert [labels[0], labels[3]] == [expected[0][0], expected[1][0]]
+
+
+def test_canvas_and_blank(transformer, canvas, blank_png, pngs):
+    client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
+    drawing = thttp.InferInput("image", list(canvas.shape), "UINT8")
+    drawing.set_data_from_numpy(canvas)
+    result = client.infer("bukva", [drawing])
+    assert text(result.as_numpy("status")) == ["ok"]
+    assert text(result.as_numpy("label"))[0] in CLASSES
+
+    empty = thttp.InferInput("image", list(canvas.shape), "UINT8")
+    empty.set_data_from_numpy(np.zeros_like(canvas), binary_data=False)  # JSON path
+    result = client.infer("bukva", [empty])
+    assert text(result.as_numpy("status")) == ["blank"]
+    assert text(result.as_numpy("label")) == ["", "", ""]
+    assert result.as_numpy("probability").tolist() == [[0.0, 0.0, 0.0]]
+
+    result = client.infer("bukva", bytes_request([blank_png, pngs[0]], True))
+    assert text(result.as_numpy("status")) == ["blank", "ok"]
+    assert not result.as_numpy("case_known")[0]
+
+
+def test_top_k_parameter(transformer, pngs):
+    body = {
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(pngs[0]).decode()],
+            }
+        ],
+        "parameters": {"top_k": 5},
+    }
+    answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
+    assert next(o for o in answer["outputs"] if o["name"] == "label")["shape"] == [1, 5]
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_predictor_logits_match_offline(predictor, model_dir, protocol):
+    import torch
+
+    from model.network import load
+
+    batch = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    with torch.inference_mode():
+        logits, case = load(model_dir)(torch.from_numpy(batch))
+    if protocol == "http":
+        tensor = thttp.InferInput("image", list(batch.shape), "FP32")
+        tensor.set_data_from_numpy(batch)
+        url = f"127.0.0.1:{predictor.http_port}"
+        result = thttp.InferenceServerClient(url).infer("bukva", [tensor])
+    else:
+        result = grpc_infer(predictor.grpc, "image", "FP32", batch)
+    np.testing.assert_allclose(result.as_numpy("label_logits"), logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(result.as_numpy("uppercase_logit"), case.numpy(), atol=1e-5)
+
+
+def test_metrics_keep_kserve_histograms_and_add_domain_ones(
+    predictor, transformer, pngs, blank_png
+):
+    client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
+    client.infer("bukva", bytes_request([pngs[0], blank_png], True))
+    text = httpx.get(f"{transformer.url}/metrics").text
+    for name in (
+        "request_predict_seconds_bucket",
+        "request_preprocess_seconds_bucket",
+        "bukva_predictions_total{",
+        "bukva_top1_probability_bucket",
+        "bukva_nothing_drawn_total",
+        "bukva_invalid_input_total",
+    ):
+        assert name in text, name
+    text = httpx.get(f"{predictor.url}/metrics").text
+    for name in (
+        "request_predict_seconds_bucket",
+        "bukva_predictor_predictions_total{",
+        "bukva_predictor_batch_size",
+    ):
+        assert name in text, name

@@ -1,0 +1,138 @@
+"""Unit tests: the transformer's pre/post-processing around a fake predictor (no servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from kserve import InferInput, InferRequest
+from kserve.errors import InferenceError, InvalidInput, ModelNotReady
+from PIL import Image
+
+from bukva.alphabet import CLASSES, INDEX
+from transformer.client import PredictorError, PredictorUnavailable
+from transformer.model import BukvaTransformer
+
+
+class FakePredictor:
+    """Answers with fixed logits: class `winner` first, then `runner_up`; or raises `error`."""
+
+    def __init__(self, winner: str = "б", runner_up: str = "7", error: Exception | None = None):
+        self.logits = np.full(len(CLASSES), -5.0, dtype=np.float32)
+        self.logits[INDEX[winner]], self.logits[INDEX[runner_up]] = 4.0, 2.0
+        self.error, self.batches = error, []
+
+    async def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if self.error:
+            raise self.error
+        self.batches.append(batch)
+        n = len(batch)
+        return {
+            "label_logits": np.tile(self.logits, (n, 1)),
+            "uppercase_logit": np.full((n, 1), 3.0, dtype=np.float32),
+        }
+
+    async def close(self) -> None:
+        pass
+
+
+def png(ink: bool) -> bytes:
+    image = Image.new("L", (60, 60), 255)
+    if ink:
+        image.paste(0, (25, 10, 35, 50))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def request(images: list[bytes], **parameters) -> InferRequest:
+    tensor = InferInput("image", [len(images)], "BYTES", data=np.array(images, dtype=object))
+    return InferRequest("bukva", [tensor], parameters=parameters or None)
+
+
+def run(model: BukvaTransformer, req: InferRequest):
+    async def go():
+        prepared = await model.preprocess(req)
+        return model.postprocess(await model.predict(prepared))
+
+    return {o.name: o.as_numpy() for o in asyncio.run(go()).outputs}
+
+
+def test_top_k_probabilities_case_and_status():
+    fake = FakePredictor("б", "7")
+    out = run(BukvaTransformer("bukva", fake, top_k=3), request([png(True), png(False)]))
+    assert out["label"].shape == (2, 3)
+    assert [x.decode() for x in out["label"][0][:2]] == ["б", "7"]
+    assert out["label"][1].tolist() == [b"", b"", b""]
+    p = out["probability"][0]
+    assert p[0] > p[1] > p[2] > 0 and p.sum() <= 1.0 + 1e-6
+    assert out["uppercase_probability"][0] == pytest.approx(1 / (1 + np.exp(-3.0)), rel=1e-5)
+    assert out["uppercase_probability"][1] == 0.0
+    assert out["case_known"].tolist() == [True, False]  # б has uppercase samples
+    assert out["status"].tolist() == [b"ok", b"blank"]
+    assert len(fake.batches) == 1 and fake.batches[0].shape == (1, 1, 28, 28)  # blank not sent
+
+
+def test_digit_has_no_case_and_top_k_parameter_wins():
+    out = run(BukvaTransformer("bukva", FakePredictor("7", "б")), request([png(True)], top_k=5))
+    assert out["label"].shape == (1, 5)
+    assert out["case_known"].tolist() == [False]
+
+
+def test_large_batches_are_prepared_off_the_event_loop():
+    fake = FakePredictor()
+    out = run(BukvaTransformer("bukva", fake), request([png(True)] * 6 + [png(False)]))
+    assert out["status"].tolist() == [b"ok"] * 6 + [b"blank"]
+    assert fake.batches[0].shape == (6, 1, 28, 28)
+
+
+def test_all_blank_skips_the_predictor():
+    fake = FakePredictor(error=AssertionError("must not be called"))
+    out = run(BukvaTransformer("bukva", fake), request([png(False)]))
+    assert out["status"].tolist() == [b"blank"]
+
+
+def test_predictor_faults_map_to_503_and_500():
+    down = BukvaTransformer("bukva", FakePredictor(error=PredictorUnavailable("refused")))
+    with pytest.raises(ModelNotReady) as info:
+        run(down, request([png(True)]))
+    assert info.value.reason and "refused" in info.value.reason  # gRPC needs .reason
+    broken = BukvaTransformer("bukva", FakePredictor(error=PredictorError("garbled")))
+    with pytest.raises(InferenceError, match="garbled"):
+        run(broken, request([png(True)]))
+
+
+def test_v1_payloads_are_refused():
+    model = BukvaTransformer("bukva", FakePredictor())
+    with pytest.raises(InvalidInput, match="v2"):
+        asyncio.run(model.preprocess({"instances": [[1, 2]]}))
+
+
+def test_top_k_must_be_sensible():
+    with pytest.raises(ValueError, match="top_k"):
+        BukvaTransformer("bukva", FakePredictor(), top_k=0)
+
+
+def test_rest_client_reads_binary_and_json_answers():
+    import json
+
+    from transformer.client import RestClient
+
+    logits = np.arange(43, dtype="<f4").reshape(1, 43)
+    case = np.array([[0.5]], dtype="<f4")
+    header = json.dumps(
+        {
+            "outputs": [
+                {"name": "label_logits", "shape": [1, 43], "parameters": {"binary_data_size": 172}},
+                {"name": "uppercase_logit", "shape": [1, 1], "data": [0.5]},
+            ]
+        }
+    ).encode()
+    out = RestClient._parse(header + logits.tobytes(), len(header))
+    assert np.array_equal(out["label_logits"], logits) and np.array_equal(
+        out["uppercase_logit"], case
+    )
+    with pytest.raises(PredictorError, match="label_logits"):
+        RestClient._parse(b'{"outputs": []}', 15)

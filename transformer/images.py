@@ -1,0 +1,113 @@
+"""Turn the transformer's v2 `image` tensor into drawings `bukva.preprocess` can normalise.
+
+Two encodings are accepted, chosen by the tensor's datatype:
+
+* BYTES [N]: one PNG or JPEG per element. Raw bytes (gRPC, or the REST binary-data extension)
+  or base64 text (the v2 JSON convention for binary data; a `data:image/...;base64,` prefix
+  is allowed, as a browser's `canvas.toDataURL()` makes).
+* UINT8 [N, H, W, 4]: canvas RGBA pixels, as a drawing widget hands them over.
+
+Every failure is an `InputError` whose `reason` is a short metric label and whose message
+tells the client what was wrong. Standard library, numpy and Pillow only (no torch, no kserve).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from bukva.preprocess import DecodeLimits, ImageError, decode_image
+
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
+DATA_URL = b"base64,"
+
+
+class InputError(ValueError):
+    """The request's image tensor is unusable. `reason` is a short label for metrics."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Guards applied before any pixel is decoded."""
+
+    max_batch: int = 64
+    decode: DecodeLimits = field(default_factory=DecodeLimits)
+
+
+def _check_batch(n: int, limits: InputLimits) -> None:
+    if n < 1:
+        raise InputError("shape", "the request holds no images (N = 0)")
+    if n > limits.max_batch:
+        raise InputError(
+            "batch_size", f"{n} images in one request; the limit is {limits.max_batch}"
+        )
+
+
+def image_bytes(item: object, index: int, limits: DecodeLimits) -> bytes:
+    """PNG/JPEG bytes from one BYTES element: raw bytes as they are, base64 text decoded."""
+    if isinstance(item, str):
+        try:
+            item = item.encode("ascii")
+        except UnicodeEncodeError:
+            raise InputError("encoding", f"image {index}: text is not base64") from None
+    if not isinstance(item, bytes | bytearray | memoryview):
+        raise InputError("encoding", f"image {index}: expected bytes, got {type(item).__name__}")
+    data = bytes(item)
+    if data.startswith(MAGIC):
+        return data
+    # base64 of max_bytes is 4/3 as long; refuse anything longer before decoding it.
+    if len(data) > limits.max_bytes * 4 // 3 + 256:
+        raise InputError(
+            "too_large", f"image {index}: {len(data)} bytes; the limit is {limits.max_bytes}"
+        )
+    marker = data.find(DATA_URL, 0, 64)
+    if data.startswith(b"data:") and marker > 0:
+        data = data[marker + len(DATA_URL) :]
+    try:
+        return base64.b64decode(b"".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(
+            "encoding", f"image {index}: neither PNG/JPEG bytes nor base64 of them"
+        ) from None
+
+
+def from_bytes_tensor(values: Sequence[object], limits: InputLimits) -> list[Image.Image]:
+    """Decode each BYTES element into a Pillow image (size and bomb limits applied)."""
+    _check_batch(len(values), limits)
+    images = []
+    for index, item in enumerate(values):
+        data = image_bytes(item, index, limits.decode)
+        try:
+            images.append(decode_image(data, limits.decode))
+        except ImageError as exc:
+            reason = "too_large" if "limit" in str(exc) else "not_an_image"
+            raise InputError(reason, f"image {index}: {exc}") from None
+    return images
+
+
+def check_canvas_shape(shape: Sequence[int], limits: InputLimits) -> None:
+    """Validate UINT8 [N, H, W, 4] before its data is materialised."""
+    if len(shape) != 4 or shape[3] != 4:
+        raise InputError("shape", f"a UINT8 canvas must have shape [N, H, W, 4], got {list(shape)}")
+    n, height, width = shape[0], shape[1], shape[2]
+    _check_batch(n, limits)
+    pixels, side = limits.decode.max_pixels, limits.decode.max_side
+    if height < 1 or width < 1 or height * width > pixels or max(height, width) > side:
+        raise InputError(
+            "too_large",
+            f"canvas is {width}x{height}; the limit is {pixels} pixels and {side} per side",
+        )
+
+
+def from_canvas(array: np.ndarray) -> list[np.ndarray]:
+    """Split a checked UINT8 [N, H, W, 4] array into N RGBA images."""
+    return list(np.ascontiguousarray(array, dtype=np.uint8))

@@ -1,0 +1,250 @@
+"""The KServe transformer: drawings in, top-k characters out. No torch.
+
+`preprocess` decodes the `image` tensor and normalises each drawing with `bukva.preprocess`
+(the function the training pipeline used, so serving sees what training saw); blank drawings
+are set aside. `predict` sends the rest to the predictor as one FP32 [N,1,28,28] batch.
+`postprocess` turns logits into top-k characters, probabilities and the uppercase answer.
+
+Output tensors, one row per image (see docs/architecture.md):
+  label BYTES [N,k], probability FP32 [N,k], uppercase_probability FP32 [N],
+  case_known BOOL [N], status BYTES [N] ("ok" or "blank": nothing drawn, empty labels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve.errors import InferenceError, InvalidInput, ModelNotReady
+from prometheus_client import Counter, Histogram
+
+from bukva.alphabet import CLASSES, NUM_CLASSES, has_case
+from bukva.preprocess import BlankImageError, ImageError, normalize
+from transformer.client import PredictorClient, PredictorError, PredictorUnavailable
+from transformer.images import (
+    InputError,
+    InputLimits,
+    check_canvas_shape,
+    from_bytes_tensor,
+    from_canvas,
+)
+
+INPUT = "image"
+INLINE_IMAGES = 4  # larger batches are preprocessed in a worker thread
+OK, BLANK = "ok", "blank"
+HAS_CASE = np.array([has_case(c) for c in CLASSES])
+LABELS = np.array([c.encode() for c in CLASSES], dtype=object)
+
+PREDICTIONS = Counter(
+    "bukva_predictions_total", "Top-1 answers served, by character", ["character"]
+)
+TOP1 = Histogram(
+    "bukva_top1_probability",
+    "Probability of the top-1 answer (low values: the model is unsure)",
+    buckets=(0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+NOTHING_DRAWN = Counter("bukva_nothing_drawn_total", "Images with no ink (answered 'blank')")
+INVALID = Counter("bukva_invalid_input_total", "Requests rejected as bad input", ["reason"])
+
+
+class PredictorDown(ModelNotReady):
+    """HTTP 503 / gRPC UNAVAILABLE. KServe's gRPC error mapping reads `.reason`, which its own
+    ModelNotReady lacks (it would turn into UNKNOWN), so this subclass provides it."""
+
+    def __init__(self, model_name: str, detail: str):
+        super().__init__(model_name, detail)
+        self.reason = self.error_msg
+
+
+@dataclass
+class Prepared:
+    """What preprocess hands on: the batch for the predictor and where the blanks were."""
+
+    request: InferRequest
+    batch: np.ndarray  # float32 [M, 1, 28, 28], M = images with ink
+    blank: np.ndarray  # bool [N]
+    top_k: int
+    logits: dict[str, np.ndarray] | None = None  # set by predict
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def tensor(name: str, array: np.ndarray, datatype: str) -> InferOutput:
+    """An output holding raw bytes: KServe then encodes it for JSON, binary REST or gRPC alike
+    (an output holding a numpy array trips KServe 0.21's gRPC encoder)."""
+    output = InferOutput(name, list(array.shape), datatype)
+    output.set_data_from_numpy(array, binary_data=True)
+    return output
+
+
+def bad_input(reason: str, message: str) -> InvalidInput:
+    """Count a rejected request and build the 400 / INVALID_ARGUMENT error for it."""
+    INVALID.labels(reason=reason).inc()
+    return InvalidInput(message)
+
+
+class BukvaTransformer(Model):
+    """Pre- and post-processing around a remote v2 predictor of the same model name."""
+
+    def __init__(
+        self,
+        name: str,
+        client: PredictorClient,
+        top_k: int = 3,
+        limits: InputLimits | None = None,
+    ):
+        super().__init__(name)
+        if not 1 <= top_k <= NUM_CLASSES:
+            raise ValueError(f"top_k must be 1..{NUM_CLASSES}, got {top_k}")
+        self.client, self.top_k, self.limits = client, top_k, limits or InputLimits()
+        self.ready = True  # nothing to load; predictor health is KServe's optional check
+
+    def get_input_types(self) -> list[dict]:
+        return [
+            {"name": INPUT, "datatype": "BYTES", "shape": [-1]},
+            {"name": INPUT, "datatype": "UINT8", "shape": [-1, -1, -1, 4]},
+        ]
+
+    def get_output_types(self) -> list[dict]:
+        return [
+            {"name": "label", "datatype": "BYTES", "shape": [-1, self.top_k]},
+            {"name": "probability", "datatype": "FP32", "shape": [-1, self.top_k]},
+            {"name": "uppercase_probability", "datatype": "FP32", "shape": [-1]},
+            {"name": "case_known", "datatype": "BOOL", "shape": [-1]},
+            {"name": "status", "datatype": "BYTES", "shape": [-1]},
+        ]
+
+    def validate(self, payload):  # KServe's v1/v2 dict checks do not apply to Prepared
+        return payload
+
+    def _top_k(self, request: InferRequest) -> int:
+        value = (request.parameters or {}).get("top_k", self.top_k)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= NUM_CLASSES:
+            raise bad_input("parameters", f"parameter top_k must be an integer 1..{NUM_CLASSES}")
+        return value
+
+    def drawings(self, request: InferRequest) -> list:
+        """The request's images, decoded and checked, or InvalidInput saying what is wrong."""
+        names = [i.name for i in request.inputs]
+        if names != [INPUT]:
+            raise bad_input(
+                "input_name", f"expected exactly one input named '{INPUT}', got {names}"
+            )
+        tensor = request.inputs[0]
+        shape = [int(s) for s in tensor.shape]
+        try:
+            if tensor.datatype == "BYTES":
+                if len(shape) != 1:
+                    raise InputError(
+                        "shape", f"a BYTES image tensor must have shape [N], got {shape}"
+                    )
+                values = self._values(tensor, shape)
+                return from_bytes_tensor(list(values), self.limits)
+            if tensor.datatype == "UINT8":
+                check_canvas_shape(shape, self.limits)
+                return from_canvas(self._values(tensor, shape))
+        except InputError as exc:
+            raise bad_input(exc.reason, str(exc)) from None
+        raise bad_input(
+            "datatype",
+            f"input '{INPUT}' must be BYTES (PNG/JPEG) or UINT8 [N,H,W,4], got {tensor.datatype}",
+        )
+
+    @staticmethod
+    def _values(tensor, shape: list[int]) -> np.ndarray:
+        try:
+            return tensor.as_numpy().reshape(shape)
+        except Exception as exc:  # numpy/struct raise several types for data that mismatches shape
+            raise InputError(
+                "data", f"input '{INPUT}' data does not match shape {shape} ({exc})"
+            ) from None
+
+    async def preprocess(
+        self, payload: InferRequest, headers: dict[str, str] | None = None
+    ) -> Prepared:
+        """Decode and normalise every image; blank ones are marked, not sent to the predictor.
+
+        Up to INLINE_IMAGES images are handled on the event loop (a thread hop would cost more
+        than the ~1 ms of work); larger batches go to a worker thread so that one big request
+        does not stall every other one (Pillow and numpy release the GIL for much of it).
+        """
+        if not isinstance(payload, InferRequest):
+            raise bad_input(
+                "protocol", "this server speaks the v2 protocol: POST /v2/models/bukva/infer"
+            )
+        top_k = self._top_k(payload)
+        shape = payload.inputs[0].shape if len(payload.inputs) == 1 else []
+        if shape and int(shape[0]) > INLINE_IMAGES:
+            return await asyncio.to_thread(self._prepare, payload, top_k)
+        return self._prepare(payload, top_k)
+
+    def _prepare(self, payload: InferRequest, top_k: int) -> Prepared:
+        images = self.drawings(payload)
+        blank = np.zeros(len(images), dtype=bool)
+        rows = []
+        for index, image in enumerate(images):
+            try:
+                rows.append(normalize(image))
+            except BlankImageError:
+                blank[index] = True
+            except ImageError as exc:
+                raise bad_input("not_an_image", f"image {index}: {exc}") from None
+        batch = np.stack(rows)[:, None] if rows else np.zeros((0, 1, 28, 28), np.float32)
+        NOTHING_DRAWN.inc(int(blank.sum()))
+        return Prepared(payload, batch.astype(np.float32, copy=False), blank, top_k)
+
+    async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> Prepared:
+        """Ask the predictor for the inked images' logits (skipped when all are blank)."""
+        if len(payload.batch):
+            try:
+                payload.logits = await self.client.infer(payload.batch)
+            except PredictorUnavailable as exc:
+                raise PredictorDown(self.name, f"Predictor unavailable: {exc}") from None
+            except PredictorError as exc:
+                raise InferenceError(f"predictor error: {exc}") from None
+        return payload
+
+    def postprocess(self, result: Prepared, headers: dict[str, str] | None = None) -> InferResponse:
+        """Top-k characters with probabilities, uppercase probability, case flag and status."""
+        n, k, blank = len(result.blank), result.top_k, result.blank
+        labels = np.full((n, k), b"", dtype=object)
+        probability = np.zeros((n, k), dtype=np.float32)
+        uppercase = np.zeros(n, dtype=np.float32)
+        case_known = np.zeros(n, dtype=bool)
+        if len(result.batch):
+            probs = softmax(result.logits["label_logits"].astype(np.float64))
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            inked = ~blank
+            labels[inked] = LABELS[top]
+            probability[inked] = np.take_along_axis(probs, top, axis=1)
+            uppercase[inked] = sigmoid(result.logits["uppercase_logit"][:, 0])
+            case_known[inked] = HAS_CASE[top[:, 0]]
+            for index, p in zip(top[:, 0], probability[inked, 0], strict=True):
+                PREDICTIONS.labels(character=CLASSES[index]).inc()
+                TOP1.observe(float(p))
+        status = np.where(blank, BLANK.encode(), OK.encode()).astype(object)
+        request = result.request
+        outputs = [
+            tensor("label", labels, "BYTES"),
+            tensor("probability", probability, "FP32"),
+            tensor("uppercase_probability", uppercase, "FP32"),
+            tensor("case_known", case_known, "BOOL"),
+            tensor("status", status, "BYTES"),
+        ]
+        return InferResponse(
+            response_id=request.id or str(uuid.uuid4()),
+            model_name=self.name,
+            infer_outputs=outputs,
+            use_binary_outputs=request.use_binary_outputs,
+            requested_outputs=request.request_outputs,
+        )
