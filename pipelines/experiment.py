@@ -97,6 +97,13 @@ def stage_run(
     uri = settings.tracking_uri
     if not settings.mlflow_tracking_uri:
         (settings.home / "mlruns").mkdir(parents=True, exist_ok=True)
+    else:  # seconds, naming the server / PostgreSQL / S3, instead of MLflow's retries
+        from pipelines import tracking
+
+        try:
+            tracking.check(uri)
+        except tracking.TrackingUnavailable as exc:
+            raise StageError(str(exc)) from None
     mlflow.set_tracking_uri(uri)
     try:
         experiment_id = _experiment_id(settings)

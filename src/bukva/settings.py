@@ -40,6 +40,16 @@ class Settings:
     bukva_feedback_outbox: str = "feedback-outbox"
     # S3-compatible endpoint (MinIO in the cluster); empty means AWS itself.
     aws_endpoint_url: str = ""
+    # The same endpoint for MLflow's own S3 client (tracking server, direct s3:// model reads).
+    mlflow_s3_endpoint_url: str = ""
+    # PostgreSQL server (no database) where `make services` creates bukva_mlflow / bukva_optuna.
+    bukva_postgres_url: str = "postgresql://postgres@127.0.0.1:5432"
+    # Optuna storage for `make tune` (SQLAlchemy URL); empty: sqlite optuna.db in the project.
+    bukva_optuna_storage: str = ""
+    # `make tune` budget defaults; --trials / --minutes / --epochs win.
+    bukva_tune_trials: str = "10"
+    bukva_tune_minutes: str = ""
+    bukva_tune_epochs: str = "4"
     # Prometheus HTTP API for the monitoring page.
     bukva_prometheus_url: str = "http://127.0.0.1:9090"
 

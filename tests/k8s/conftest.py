@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +40,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=ports["s3"], verbose=False)
     s3.start()
+    # moto keeps its state per process: forget buckets other tests in this session made.
+    reset = f"http://127.0.0.1:{ports['s3']}/moto-api/reset"
+    urllib.request.urlopen(urllib.request.Request(reset, method="POST"), timeout=10).close()
     try:
         yield c
     finally:
