@@ -34,6 +34,7 @@ repro: $(ENV_STAMP) ## Run the DVC pipeline (ingest -> ... -> evaluate); a no-op
 
 .PHONY: test
 test: $(ENV_STAMP) ## Run every test tier (unit, data, integration, browser, k8s)
+	scripts/bootstrap.sh --system
 	$(BIN)/pytest
 
 .PHONY: test-fast
@@ -51,9 +52,12 @@ format: $(ENV_STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 .PHONY: up
-up: $(ENV_STAMP) ## Train the model (dvc repro) and report its metrics
-	$(BIN)/dvc repro
+up: $(ENV_STAMP) ## Train if there is no champion yet, then serve it with the drawing app (Ctrl-C stops all)
+	$(PY) -m pipelines.register --has-champion || $(BIN)/dvc repro || exit 1
 	$(BIN)/dvc metrics show
+	$(MAKE) --no-print-directory app-start || exit 1
+	trap '$(MAKE) --no-print-directory app-stop' EXIT
+	$(MAKE) --no-print-directory serve
 
 .PHONY: clean
 clean: ## Remove local run state (keeps data, models and the environment)

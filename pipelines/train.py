@@ -45,6 +45,7 @@ class TrainParams:
     hidden: int = 256
     dropout: float = 0.3
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    digit_prior: bool = False  # calibrate the digits' logit offset on validation after training
     seed: int = 7
 
     @classmethod
@@ -186,7 +187,41 @@ def fit(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    return (model if averaged is None else averaged.module).eval(), history
+    final = (model if averaged is None else averaged.module).eval()
+    if params.digit_prior and val_set is not None and bool((val_set.labels >= 10).any()):
+        offset, score = calibrate_digit_prior(final, val_set)
+        history[-1] |= {"digit_offset": offset, "val_balanced_accuracy": score}
+    return final, history
+
+
+DIGIT_OFFSETS = tuple(x / 4 for x in range(0, 13))  # 0 .. 3 in steps of 0.25
+
+
+def calibrate_digit_prior(model: BukvaNet, val_set: Dataset) -> tuple[float, float]:
+    """Shift the digit logits so letters and digits are judged on an equal footing.
+
+    Training over-samples letters (15-50 images each against hundreds per digit), which moves
+    ambiguous shapes (6/ь, 0/о, 3/з) towards letters. A constant offset on the ten digit logits
+    undoes that prior; it is chosen on the validation split to maximise the mean of letter and
+    digit accuracy, and written into the label head's bias, so served logits include it.
+
+    Returns:
+        The offset and the balanced validation accuracy it reaches.
+    """
+    probs, _ = predict(model, val_set.images)
+    logp = probs.clamp_min(1e-12).log()
+    digits = val_set.labels < 10
+    best = (0.0, -1.0)
+    for offset in DIGIT_OFFSETS:
+        shifted = logp.clone()
+        shifted[:, :10] += offset
+        correct = shifted.argmax(dim=1) == val_set.labels
+        score = (correct[digits].float().mean() + correct[~digits].float().mean()) / 2
+        if float(score) > best[1] + 1e-9:
+            best = (offset, float(score))
+    with torch.no_grad():
+        model.label_head.bias[:10] += best[0]
+    return best
 
 
 def epoch_line(epoch: int, total: int, m: dict) -> str:
@@ -219,7 +254,15 @@ def main() -> None:
             log("train", epoch_line(epoch, params.epochs, m))
             run.log_metrics(m, step=epoch)
 
-        model, _ = fit(params, splits["train"], splits["val"], init, report)
+        model, history = fit(params, splits["train"], splits["val"], init, report)
+        if "digit_offset" in history[-1]:
+            calibration = {k: history[-1][k] for k in ("digit_offset", "val_balanced_accuracy")}
+            log(
+                "train",
+                f"digit prior: offset {calibration['digit_offset']:+.2f}, balanced "
+                f"validation accuracy {calibration['val_balanced_accuracy']:.4f}",
+            )
+            run.log_metrics(calibration)
         save(model, args.out, extra={"mlflow_run_id": run.run_id})
         run.log_artifacts(args.out, "model")
     log("train", f"model written to {args.out}")

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Create (or update) the project's Python environment from the lock file; never resolves.
 #
-#   scripts/bootstrap.sh            # the full development environment (.venv)
-#   BUKVA_SYSTEM_PACKAGES=1 ...     # also apt-get the system tools the test tiers use
+#   scripts/bootstrap.sh            # the Python environment (.venv) and, when missing, the
+#                                   # system tools the test tiers use (chromium, prometheus, wrk)
+#   scripts/bootstrap.sh --system   # only the system tools (a quick no-op when present)
+#   BUKVA_SYSTEM_PACKAGES=0 ...     # never touch system packages
 #
 # torch comes as the CPU build: from a local wheel folder when this machine has one
 # (/opt/wheels, or BUKVA_WHEELS), otherwise from the PyTorch CPU index.
@@ -16,7 +18,7 @@ WHEELS=${BUKVA_WHEELS:-/opt/wheels}
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 
-if [ "${BUKVA_SYSTEM_PACKAGES:-0}" = 1 ]; then
+if [ "${BUKVA_SYSTEM_PACKAGES:-1}" = 1 ]; then
   need=()
   command -v chromium >/dev/null || need+=(chromium)
   command -v prometheus >/dev/null || need+=(prometheus)
@@ -33,6 +35,7 @@ if [ "${BUKVA_SYSTEM_PACKAGES:-0}" = 1 ]; then
     fi
   fi
 fi
+[ "${1:-}" = --system ] && exit 0
 
 if ! command -v uv >/dev/null 2>&1; then
   if [ ! -x "$HOME/.local/bin/uv" ]; then

@@ -26,6 +26,7 @@ def test_every_stage_ran_with_progress_output(project):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
     assert "train: epoch 3/3" in output
+    assert "train: digit prior: offset" in output  # calibrated on validation after training
     assert "ingest: per class" in output
 
 
