@@ -1,6 +1,6 @@
 """Entry point: `streamlit run frontend/app.py` (or `make app`).
 
-Sets up the page, the language toggle and the two pages (draw, model). Streamlit runs this
+Sets up the page, the language toggle and the pages (draw, model, monitoring). Streamlit runs this
 file as a script with only `frontend/` on the path, so the checkout's root is added first to
 import the `frontend` package the same way tests do.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 def _main() -> None:
     import streamlit as st
 
-    from frontend import draw, model_card
+    from frontend import draw, model_card, monitoring, services
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
@@ -33,6 +33,7 @@ def _main() -> None:
             bind="query-params",
         )
     st.title(text(lang, "app_title"))
+    services.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
     pages = [
         st.Page(
             lambda: draw.render(lang),
@@ -46,6 +47,12 @@ def _main() -> None:
             title=text(lang, "page_model"),
             icon=":material/monitoring:",
             url_path="model",
+        ),
+        st.Page(
+            lambda: monitoring.render(lang),
+            title="Моніторинг" if lang == "uk" else "Monitoring",
+            icon=":material/query_stats:",
+            url_path="monitoring",
         ),
     ]
     st.navigation(pages).run()

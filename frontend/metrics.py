@@ -8,9 +8,13 @@ Streamlit module reload never registers them twice. Expose them with
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,21 @@ class FrontendMetrics:
         self.feedback.labels(
             agrees=str(agrees).lower(), delivery="stored" if stored else "queued"
         ).inc()
+
+
+def serve(registry: CollectorRegistry, env: dict[str, str] | None = None) -> int | None:
+    """Serve `registry` on /metrics at 0.0.0.0:BUKVA_METRICS_PORT (default 9102; 0 turns it
+    off), in a daemon thread. Returns the port, or None when off or the port is taken (a second
+    app on one machine): the app keeps working, only without its own metrics endpoint."""
+    from bukva.settings import Settings
+
+    env = os.environ if env is None else env
+    port = int(Settings.from_env(env).bukva_metrics_port or 0)
+    if port == 0:
+        return None
+    try:
+        start_http_server(port, addr=env.get("BUKVA_METRICS_ADDRESS", "0.0.0.0"), registry=registry)
+    except OSError as exc:
+        log.warning("metrics endpoint not started on port %s: %s", port, exc)
+        return None
+    return port

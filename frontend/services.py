@@ -17,7 +17,7 @@ import streamlit as st
 from bukva.settings import Settings
 from bukva.storage import FeedbackOutbox, ObjectStore, open_store
 from frontend.client import InferenceClient
-from frontend.metrics import FrontendMetrics
+from frontend.metrics import FrontendMetrics, serve
 
 # Where queued feedback waits while the store is down, relative to BUKVA_HOME.
 DEFAULT_OUTBOX = "feedback-outbox"
@@ -71,8 +71,11 @@ def outbox() -> FeedbackOutbox:
 
 @st.cache_resource
 def metrics() -> FrontendMetrics:
-    """The app's Prometheus counters (their own registry)."""
-    return FrontendMetrics.create()
+    """The app's Prometheus counters (their own registry), served on /metrics at
+    BUKVA_METRICS_PORT once per process."""
+    counters = FrontendMetrics.create()
+    serve(counters.registry)
+    return counters
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -44,8 +44,10 @@ def check_glyph(path: Path, row: GlyphRow) -> str | None:
     return None
 
 
-def ingest(source: Path, dest: Path) -> dict:
-    """Validate `source` (a mirror with rukopys/ and mnist/) and copy it into `dest`.
+def ingest(source: Path, dest: Path, feedback: str = "") -> dict:
+    """Validate `source` (a mirror with rukopys/ and mnist/) and copy it into `dest`; with
+    `feedback` (a folder or s3:// URI of the feedback store), also copy its records into
+    `dest`/feedback (see pipelines.feedback).
 
     Returns:
         The manifest: counts per class and case, unlabelled files, bounding-box problems.
@@ -102,6 +104,17 @@ def ingest(source: Path, dest: Path) -> dict:
             for c in CLASSES
         },
     }
+    if feedback:  # only then, so the default output stays byte-identical
+        from bukva.settings import Settings
+        from pipelines.feedback import collect
+
+        endpoint = Settings.from_env().aws_endpoint_url
+        collected = collect(feedback, dest / "feedback", endpoint)
+        if collected["records"] or collected["skipped"]:
+            manifest["feedback"] = collected
+        else:  # an empty store changes nothing: data/raw stays byte-identical
+            shutil.rmtree(dest / "feedback")
+            log("ingest", f"feedback store {feedback} holds no records")
     write_json(dest / "manifest.json", manifest)
     return manifest
 
@@ -123,15 +136,29 @@ def print_summary(manifest: dict) -> None:
         )
     for name, problem in manifest["bbox_problems"].items():
         log("ingest", f"warning: {name}: {problem}")
+    if "feedback" in manifest:
+        fb = manifest["feedback"]
+        log(
+            "ingest",
+            f"feedback {fb['store']}: {fb['records']} records, {len(fb['duplicates'])} "
+            f"duplicates dropped, {len(fb['skipped'])} broken records skipped",
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", help="data mirror folder (default: params.yaml ingest.source)")
     parser.add_argument("--out", default="data/raw", help="destination folder")
+    parser.add_argument(
+        "--feedback",
+        help="feedback store, folder or s3:// URI (default: params.yaml ingest.feedback; "
+        "empty: no feedback)",
+    )
     args = parser.parse_args()
-    source = Path(args.source or load_params("ingest")["source"])
-    print_summary(ingest(source, Path(args.out)))
+    params = load_params("ingest")
+    source = Path(args.source or params["source"])
+    feedback = args.feedback if args.feedback is not None else params.get("feedback") or ""
+    print_summary(ingest(source, Path(args.out), feedback))
 
 
 if __name__ == "__main__":

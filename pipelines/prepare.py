@@ -137,8 +137,15 @@ def main() -> None:
     records, images = prepare_rukopys(raw, bool(params.get("use_csv_bbox", True)))
     log("prepare", f"rukopys: {len(records)} glyphs normalized")
     more_records, more_images = prepare_mnist(raw)
-    write_prepared(Path(args.out), records + more_records, images + more_images)
-    log("prepare", f"wrote {len(records) + len(more_records)} images to {args.out}")
+    records, images = records + more_records, images + more_images
+    if (raw / "feedback").is_dir():  # user drawings from the feedback store (ingest.feedback)
+        from pipelines.feedback import prepare_feedback
+
+        more_records, more_images = prepare_feedback(raw)
+        records, images = records + more_records, images + more_images
+        log("prepare", f"feedback: {len(more_records)} drawings normalized")
+    write_prepared(Path(args.out), records, images)
+    log("prepare", f"wrote {len(records)} images to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Stage `split`: train / validation / test, stratified by source, label and case, seeded.
 
 Exact duplicates (same raw pixels, or the same normalized input) form one group and always
-land in the same split, so no image is in two splits. Writes data/split/split.csv (id, split)
-and data/split/summary.json (sizes and composition of each split).
+land in the same split, so no image is in two splits. Feedback drawings (source "feedback")
+only ever join train (or their duplicate twin's split): validation and test are split from the
+public data alone, exactly as without feedback, so they stay comparable across retrains.
+Writes data/split/split.csv (id, split) and data/split/summary.json (sizes and composition of
+each split).
 """
 
 from __future__ import annotations
@@ -68,6 +71,29 @@ def assign_splits(
     return out
 
 
+def assign_with_feedback(
+    rows: list[dict], seed: int, val_fraction: float, test_fraction: float
+) -> list[str]:
+    """`assign_splits` over the public rows; feedback rows go to train, or to the split of a
+    public row they duplicate (so a drawing can never leak into the test split's twin)."""
+    public = [i for i, r in enumerate(rows) if r["source"] != "feedback"]
+    if len(public) == len(rows):
+        return assign_splits(rows, seed, val_fraction, test_fraction)
+    out = ["train"] * len(rows)
+    for i, name in zip(
+        public,
+        assign_splits([rows[i] for i in public], seed, val_fraction, test_fraction),
+        strict=True,
+    ):
+        out[i] = name
+    groups = duplicate_groups(rows)
+    public_split = {groups[i]: out[i] for i in public}
+    for i, row in enumerate(rows):
+        if row["source"] == "feedback":
+            out[i] = public_split.get(groups[i], "train")
+    return out
+
+
 def summarize(rows: list[dict], splits: list[str]) -> dict:
     """Sizes and composition per split (by source, by label, letters by case)."""
     summary = {}
@@ -94,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params("split")
     rows = read_index(Path(args.prepared))
-    splits = assign_splits(
+    splits = assign_with_feedback(
         rows, int(params["seed"]), float(params["val_fraction"]), float(params["test_fraction"])
     )
     out = Path(args.out)

@@ -52,6 +52,8 @@ class Settings:
     bukva_tune_epochs: str = "4"
     # Prometheus HTTP API for the monitoring page.
     bukva_prometheus_url: str = "http://127.0.0.1:9090"
+    # Port of the app's own Prometheus /metrics endpoint; "0" turns it off.
+    bukva_metrics_port: str = "9102"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -17,7 +17,6 @@ becomes this interpreter.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -141,7 +140,7 @@ def test_unknown_in_cluster_host_is_refused() -> None:
         c.localize("http://bukva-b:80")
 
 
-def test_prometheus_relabelling_builds_the_annotated_address() -> None:
+def test_prometheus_relabelling_builds_the_annotated_address(tmp_path: Path) -> None:
     cm = find(render("bukva-platform", KIND), "ConfigMap", "bukva-platform-prometheus")
     config = yaml.safe_load(cm["data"]["prometheus.yml"])
     rule = next(
@@ -157,10 +156,16 @@ def test_prometheus_relabelling_builds_the_annotated_address() -> None:
     promtool = Path(sys.executable).with_name("promtool")
     for candidate in (promtool, Path("/usr/bin/promtool")):
         if candidate.exists():
-            cfg = Path(os.environ.get("TMPDIR", "/tmp")) / "bukva-prometheus.yml"
-            cfg.write_text(cm["data"]["prometheus.yml"])
+            folder = tmp_path
+            for name, text in cm["data"].items():  # the config and the rule files it names
+                (folder / name).write_text(text)
+            config["rule_files"] = [str(folder / Path(f).name) for f in config["rule_files"]]
+            cfg = folder / "prometheus.yml"
+            cfg.write_text(yaml.safe_dump(config))
             out = subprocess.run(
                 [str(candidate), "check", "config", str(cfg)], capture_output=True, text=True
             )
+            if "kubernetes_sd_configs not found" in out.stdout + out.stderr:
+                continue  # Debian's promtool is built without Kubernetes service discovery
             assert out.returncode == 0, out.stdout + out.stderr
             break

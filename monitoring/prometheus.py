@@ -1,0 +1,134 @@
+"""A local Prometheus for `make prometheus`: render its config and run Debian's `prometheus`.
+
+`python -m monitoring.prometheus` writes run/prometheus/prometheus.yml (one scrape job per
+local service: predictor, transformer, frontend), a rules file holding the champion's test
+accuracy (`bukva_champion_test_accuracy`, what the online-accuracy alert compares with), and runs
+the server in the foreground on 127.0.0.1:9090 with the rules in monitoring/rules/.
+The tests use `render_config` and `champion_rules` with their own ports and folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "monitoring" / "rules" / "bukva.rules.yml"
+CHAMPION_RULES = "champion.rules.yml"
+ACCURACY_METRIC = "label_accuracy"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """host:port of each service's /metrics (defaults: the ports of `make serve` and the app)."""
+
+    predictor: str = "127.0.0.1:8090"
+    transformer: str = "127.0.0.1:8080"
+    frontend: str = "127.0.0.1:9102"
+
+
+def render_config(targets: Targets, rule_files: list[Path], scrape_interval: str = "15s") -> str:
+    """The prometheus.yml text: one static job per service, named like its `job` label."""
+    jobs = []
+    for job, target in (
+        ("predictor", targets.predictor),
+        ("transformer", targets.transformer),
+        ("frontend", targets.frontend),
+    ):
+        jobs.append(f"  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n")
+    rules = "".join(f"  - {json.dumps(str(path))}\n" for path in rule_files)
+    return (
+        "# Written by monitoring/prometheus.py; edit that, not this file.\n"
+        "global:\n"
+        f"  scrape_interval: {scrape_interval}\n"
+        f"  evaluation_interval: {scrape_interval}\n"
+        "rule_files:\n"
+        f"{rules}"
+        "scrape_configs:\n" + "".join(jobs)
+    )
+
+
+def champion_rules(accuracy: float | None) -> str:
+    """A rules file with one recording rule: the champion's test accuracy as a series.
+
+    Without a known accuracy the group is empty, so the online-accuracy alert stays silent
+    rather than comparing with a made-up number.
+    """
+    head = "# Written by monitoring/prometheus.py from the model registry.\ngroups:\n"
+    head += "  - name: bukva.champion\n    rules:"
+    if accuracy is None:
+        return head + " []\n"
+    return (
+        head + "\n      - record: bukva_champion_test_accuracy\n"
+        f"        expr: vector({accuracy:.6f})\n"
+    )
+
+
+def champion_accuracy(home: Path) -> float | None:
+    """The champion's test label accuracy: the registry's `champion` version tag, else the
+    last evaluation in reports/metrics.json, else None."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL, Settings
+
+        client = MlflowClient(tracking_uri=Settings.from_env().tracking_uri)
+        version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        return float(version.tags[f"metric.{ACCURACY_METRIC}"])
+    except Exception:  # no registry, no champion or no tag: try the report
+        pass
+    report = home / "reports" / "metrics.json"
+    if report.is_file():
+        value = json.loads(report.read_text()).get(ACCURACY_METRIC)
+        return float(value) if isinstance(value, int | float) else None
+    return None
+
+
+def write_config(folder: Path, targets: Targets, accuracy: float | None) -> Path:
+    """Write prometheus.yml and the champion rules into `folder`; return the config's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CHAMPION_RULES).write_text(champion_rules(accuracy))
+    config = folder / "prometheus.yml"
+    config.write_text(render_config(targets, [RULES, folder / CHAMPION_RULES]))
+    return config
+
+
+def command(config: Path, data: Path, listen: str, binary: str = "prometheus") -> list[str]:
+    """The prometheus command line (lifecycle API on, so `curl -X POST .../-/reload` works)."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address={listen}",
+        "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=7d",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Render the config for the local services and exec Prometheus in the foreground."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:9090")
+    parser.add_argument("--out", type=Path, default=ROOT / "run" / "prometheus")
+    parser.add_argument("--predictor", default=Targets.predictor)
+    parser.add_argument("--transformer", default=Targets.transformer)
+    parser.add_argument("--frontend", default=Targets.frontend)
+    args = parser.parse_args(argv)
+    binary = shutil.which("prometheus")
+    if binary is None:
+        sys.exit("make prometheus needs Debian's prometheus: apt-get install -y prometheus")
+    home = Path(os.environ.get("BUKVA_HOME", ROOT))
+    targets = Targets(args.predictor, args.transformer, args.frontend)
+    config = write_config(args.out, targets, champion_accuracy(home))
+    print(f"Prometheus on http://{args.listen} scraping {targets} (config {config})", flush=True)
+    cmd = command(config, args.out / "data", args.listen, binary)
+    os.execv(binary, cmd)
+
+
+if __name__ == "__main__":
+    main()
