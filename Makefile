@@ -52,11 +52,15 @@ format: $(ENV_STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 .PHONY: up
-up: $(ENV_STAMP) ## Train if there is no champion yet, then serve it with the drawing app (Ctrl-C stops all)
+up: $(ENV_STAMP) ## Train if there is no champion yet, then serve it with the app and Prometheus (Ctrl-C stops all)
 	$(PY) -m pipelines.register --has-champion || $(BIN)/dvc repro || exit 1
 	$(BIN)/dvc metrics show
 	$(MAKE) --no-print-directory app-start || exit 1
-	trap '$(MAKE) --no-print-directory app-stop' EXIT
+	mkdir -p run
+	nohup $(PY) -m monitoring.prometheus >run/prometheus.log 2>&1 &
+	prometheus_pid=$$!
+	trap '$(MAKE) --no-print-directory app-stop; kill $$prometheus_pid 2>/dev/null' EXIT
+	echo "Prometheus: http://127.0.0.1:9090 (log: run/prometheus.log)"
 	$(MAKE) --no-print-directory serve
 
 .PHONY: clean
