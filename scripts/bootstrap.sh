@@ -12,7 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ]; then  # the first python3 on PATH outside the project's own .venv
+  for py in $(type -ap python3) /usr/bin/python3; do
+    case "$py" in "$PWD/$VENV"/* | "$VENV"/*) continue ;; esac
+    PYTHON=$py
+    break
+  done
+fi
 UV_VERSION=0.13.8
 WHEELS=${BUKVA_WHEELS:-/opt/wheels}
 

