@@ -19,8 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.support.s3 import MotoS3, free_port
+
 from .canvas import WS_PROBE
-from .services import ROOT, MotoS3, Process, free_port, streamlit_app, v2_server
+from .services import ROOT, Process, streamlit_app, v2_server
 
 if str(ROOT) not in sys.path:  # model/ and frontend/ are top-level packages
     sys.path.insert(0, str(ROOT))

@@ -2,32 +2,26 @@
 
 - `Process`: a subprocess started the way `make` and the charts start it, with its log in a
   file (shown when it fails to start) and a readiness URL to wait for.
-- `MotoS3`: moto in server mode, standing in for MinIO (the cluster's feedback store) or any
-  S3 endpoint. It can be stopped and started again on the same port; moto keeps its buckets
-  in this process meanwhile, as MinIO keeps them on its volume.
+The S3 endpoint (moto standing in for MinIO) is `tests.support.s3.MotoS3`: it can be stopped
+and started again on the same port; moto keeps its buckets in this process meanwhile, as MinIO
+keeps them on its volume.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from moto.server import ThreadedMotoServer
+
+from tests.support.s3 import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180  # two busy cores: importing torch + kserve can take a while
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Process:
@@ -93,21 +87,3 @@ def streamlit_app(log_dir: Path, env: dict, name: str = "app") -> tuple[Process,
     args += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     args += ["--client.toolbarMode", "minimal"]
     return Process(name, args, f"{url}/_stcore/health", log_dir, env), url
-
-
-class MotoS3:
-    """An S3 endpoint on a fixed loopback port that a test can take down and bring back."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadedMotoServer | None = None
-
-    def start(self) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None

@@ -4,14 +4,12 @@ MinIO (the cluster's store) and for any other S3 endpoint."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bukva.storage import (
     FeedbackOutbox,
@@ -20,16 +18,11 @@ from bukva.storage import (
     feedback_counts,
     open_store,
 )
+from tests.support import s3 as support_s3
 
 pytestmark = pytest.mark.integration
 
 PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,25 +35,13 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-class MotoS3:
-    """An S3 endpoint on a fixed loopback port that a test can take down and bring back."""
+class MotoS3(support_s3.MotoS3):
+    """The shared moto endpoint with a bucket name of its own (moto's state lives as long as
+    the process, so every test gets a fresh bucket)."""
 
     def __init__(self) -> None:
-        self.bucket = (
-            f"feedback-{uuid.uuid4().hex[:8]}"  # moto's state lives as long as the process
-        )
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadedMotoServer | None = None
-
-    def start(self) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        super().__init__()
+        self.bucket = f"feedback-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
