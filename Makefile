@@ -52,16 +52,17 @@ format: $(ENV_STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 .PHONY: up
+# `make cluster up` (mk/cluster.mk) is a cluster command: there `up` is only its second word.
+ifneq (cluster,$(firstword $(MAKECMDGOALS)))
 up: $(ENV_STAMP) ## Train if there is no champion yet, then serve it with the app and Prometheus (Ctrl-C stops all)
 	$(PY) -m pipelines.register --has-champion || $(BIN)/dvc repro || exit 1
 	$(BIN)/dvc metrics show
-	$(MAKE) --no-print-directory app-start || exit 1
-	mkdir -p run
-	nohup $(PY) -m monitoring.prometheus >run/prometheus.log 2>&1 &
-	prometheus_pid=$$!
-	trap '$(MAKE) --no-print-directory app-stop; kill $$prometheus_pid 2>/dev/null' EXIT
-	echo "Prometheus: http://127.0.0.1:9090 (log: run/prometheus.log)"
-	$(MAKE) --no-print-directory serve
+	# One launcher runs every process (launch/serve.py): Ctrl-C stops them all within 5 s.
+	exec $(PY) -m launch.serve --app --prometheus $(SERVE_ARGS)
+else
+up:
+	@:
+endif
 
 .PHONY: clean
 clean: ## Remove local run state (keeps data, models and the environment)

@@ -26,6 +26,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from bukva.contract import INPUT, LABEL, PROBABILITY, infer_path
+
 BATCH = 32
 
 
@@ -45,14 +47,14 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 @cache
 def _glyph_boxes(csv_path: Path) -> dict[str, tuple[int, int, int, int]]:
-    from pipelines.sources import read_glyph_table
+    from pipelines.sources.rukopys import read_glyph_table
 
     return {Path(row.filename).name: row.bbox for row in read_glyph_table(csv_path)}
 
 
 @cache
 def _mnist(folder: Path) -> np.ndarray:
-    from pipelines.sources import read_mnist
+    from pipelines.sources.mnist import read_mnist
 
     return read_mnist(folder)[0]
 
@@ -94,12 +96,12 @@ def served(url: str, cases: list[Case]) -> list[tuple[str, float]]:
         for start in range(0, len(cases), BATCH):
             chunk = cases[start : start + BATCH]
             data = [base64.b64encode(c.png).decode() for c in chunk]
-            tensor = {"name": "image", "datatype": "BYTES", "shape": [len(data)], "data": data}
-            response = client.post(f"{url}/v2/models/bukva/infer", json={"inputs": [tensor]})
+            tensor = {"name": INPUT, "datatype": "BYTES", "shape": [len(data)], "data": data}
+            response = client.post(f"{url}{infer_path()}", json={"inputs": [tensor]})
             response.raise_for_status()
             outputs = {o["name"]: o for o in response.json()["outputs"]}
-            k = outputs["label"]["shape"][1]
-            labels, probs = outputs["label"]["data"], outputs["probability"]["data"]
+            k = outputs[LABEL]["shape"][1]
+            labels, probs = outputs[LABEL]["data"], outputs[PROBABILITY]["data"]
             answers += [(labels[i * k], float(probs[i * k])) for i in range(len(chunk))]
     return answers
 
@@ -146,7 +148,7 @@ def main() -> int:
     if args.url:
         answers = served(args.url, cases)
     else:
-        from bench.servers import Ports, running
+        from launch.serve import Ports, running
 
         ports = Ports(18180, 18181, 18190, 18191)
         with running(ports, ["--model_dir", args.model_dir], quiet=True):

@@ -18,9 +18,7 @@ def _main() -> None:
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
-    st.html(
-        "<style>.bukva-top{font-size:5rem;line-height:1.1;font-weight:600;}</style>",
-    )
+    st.html(f"<style>{draw.ANSWER_CSS}</style>")
     with st.sidebar:
         # `?lang=en` in the URL picks the language too (and the toggle keeps it there).
         lang = st.segmented_control(

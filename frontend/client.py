@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bukva.alphabet import is_digit
-from bukva.settings import MODEL_NAME
+from bukva.contract import MODEL_NAME
 
 
 class InferenceUnavailable(RuntimeError):

@@ -1,31 +1,48 @@
 """The drawing page: canvas, the model's answer after every stroke, and feedback.
 
-Every stroke reruns the drawing fragment (the canvas sends its PNG when a stroke ends). A
-drawing is known by the hash of its PNG: its prediction is asked for once and kept in the
-session, so widget clicks and language changes rerun without calling the service again.
-Errors are shown as messages, never as stack traces.
+Every stroke reruns the drawing fragment: the canvas (`frontend.canvas`, our own component)
+sends its PNG the moment the pointer lifts. A drawing is known by the hash of its PNG: its
+prediction is asked for once and kept in the session, so widget clicks and language changes
+rerun without calling the service again. Errors are shown as messages, never as stack traces.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 from PIL import Image
-from streamlit.delta_generator import DeltaGenerator
 
 from bukva.alphabet import CLASSES, is_digit
+from bukva.geometry import GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
 from bukva.storage import FeedbackRecord, StoreUnavailable
-from frontend import services
+from frontend import answer, canvas, services
 from frontend.client import InferenceError, InferenceUnavailable, Prediction
 from frontend.i18n import text
 
-CANVAS_SIDE = 280  # 10x the model's 28 px input
-STROKE_WIDTH = 18  # ~1/15 of the side: after normalisation about MNIST's 2-3 px strokes
+CANVAS_SIDE = canvas.SIDE  # 10x the model's 28 px input
+STROKE_WIDTH = canvas.STROKE_WIDTH
 PREVIEW_SIDE = 112  # the 28x28 preview, scaled 4x with nearest-neighbour pixels
+CANVAS_LABELS = ("undo", "undo_hint", "clear", "canvas", "restored", "resending")
+# The answer block (`frontend.answer`): the top-1 on its guides beside the preview, the case in
+# words below; a doubtful or missing case answer in amber.
+ANSWER_CSS = """
+.bukva-answer{display:flex;flex-wrap:wrap;gap:.25rem 1.5rem;align-items:flex-end}
+.bukva-top{line-height:0}
+.bukva-char{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.bukva-preview{order:1;margin:0}
+.bukva-preview img{image-rendering:pixelated;border:1px solid #d6d6d9;display:block}
+.bukva-preview figcaption{font-size:.85rem;opacity:.7}
+.bukva-case{order:2;flex-basis:100%;margin:.25rem 0 0;font-size:1.05rem}
+.bukva-case.case-uncertain,.bukva-case.case-unknown{color:#a15c00}
+.bukva-version{order:3;flex-basis:100%;margin:0;font-size:.85rem;opacity:.7}
+@media (max-width:640px){h1{font-size:1.6rem!important}h3{font-size:1.15rem!important}}
+"""
 
 
 @dataclass(frozen=True)
@@ -60,12 +77,14 @@ def preview_image(preview: np.ndarray) -> Image.Image:
     return grey.resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST)
 
 
-def _predict(drawing: Drawing) -> Prediction:
-    """The prediction for this drawing, asking the service only the first time."""
+def _predict(drawing: Drawing) -> tuple[Prediction, float]:
+    """The prediction for this drawing and the milliseconds the service took (0 when the
+    session already had it: the service is asked only the first time)."""
     cached = st.session_state.get("prediction")
     if cached and cached[0] == drawing.digest:
-        return cached[1]
+        return cached[1], 0.0
     services.metrics().drawings.inc()
+    started = time.perf_counter()
     try:
         prediction = services.inference_client().predict(drawing.png)
     except (InferenceUnavailable, InferenceError) as exc:
@@ -73,50 +92,31 @@ def _predict(drawing: Drawing) -> Prediction:
         services.metrics().predictions_failed.labels(reason=reason).inc()
         raise
     st.session_state["prediction"] = (drawing.digest, prediction)
-    return prediction
+    return prediction, (time.perf_counter() - started) * 1000
 
 
-def _show_answer(lang: str, drawing: Drawing, prediction: Prediction | None) -> None:
-    """Top-1 in large type (with case) beside the 28x28 preview, then the top-k bars.
-
-    The top-1 element carries the drawing's hash as a `drawing-<hash>` class, so a test (or a
-    person debugging) can tell which drawing an answer belongs to. Without a prediction (the
-    service is down) only the preview is shown.
-    """
+def _show_answer(
+    lang: str, drawing: Drawing, prediction: Prediction | None, timings: dict[str, float]
+) -> None:
+    """The top-1 on the guide lines with its case in words, the model version and the 28x28
+    preview (one HTML element: the answer first, nothing fetched afterwards), then the top-k
+    bars. Without a prediction (the service is down) only the preview is shown."""
     with st.container(key="prediction"):
-        st.markdown(f"**{text(lang, 'prediction')}**")
-        top_col, preview_col = st.columns(2, vertical_alignment="center")
-        _show_top(lang, drawing, prediction, top_col)  # first: the answer before the picture
-        preview_col.image(preview_image(drawing.preview), caption=text(lang, "preview"))
+        preview = answer.preview_uri(preview_image(drawing.preview))
+        st.html(
+            f"<p><strong>{text(lang, 'prediction')}</strong></p>"
+            + answer.answer_html(lang, drawing.digest, prediction, GUIDES, preview, timings)
+        )
         if prediction is not None and prediction.status == "ok":
             for char, prob in zip(prediction.labels, prediction.probabilities, strict=True):
                 st.progress(min(max(prob, 0.0), 1.0), text=f"{char}  {prob:.1%}")
 
 
-def _show_top(
-    lang: str, drawing: Drawing, prediction: Prediction | None, column: DeltaGenerator
+def _show_feedback_form(
+    lang: str, drawing: Drawing, strokes: canvas.CanvasDrawing, prediction: Prediction
 ) -> None:
-    """The top-1 character and its case, or why there is none."""
-    if prediction is None:
-        return
-    if prediction.status != "ok" or not prediction.labels:
-        column.info(text(lang, "model_blank"))
-        return
-    top = prediction.top
-    shown = top.upper() if prediction.uppercase else top
-    column.markdown(
-        f"<div class='bukva-top drawing-{drawing.digest}'>{shown}</div>", unsafe_allow_html=True
-    )
-    if prediction.uppercase is not None:
-        p = prediction.uppercase_probability
-        key = "case_upper" if prediction.uppercase else "case_lower"
-        column.caption(text(lang, key, p=p if prediction.uppercase else 1 - p))
-    elif not is_digit(top):
-        column.caption(text(lang, "case_unknown"))
-
-
-def _show_feedback_form(lang: str, drawing: Drawing, prediction: Prediction) -> None:
-    """The model's answer preselected (so "Save" confirms it), or the right character and case.
+    """The model's answer preselected, case included (so "Save" confirms it), or the right
+    character and case. Digits have no case choice, as the answer says.
 
     The widgets keep one key for every drawing (new widgets per stroke would be rebuilt in the
     page each time); a new drawing seeds them with its answer through the session state.
@@ -145,14 +145,19 @@ def _show_feedback_form(lang: str, drawing: Drawing, prediction: Prediction) -> 
         )
         uppercase = choice == "upper"
     if col_save.button(text(lang, "save"), type="primary", key="fb-save"):
-        _save_feedback(lang, drawing, prediction, label, uppercase)
+        _save_feedback(lang, drawing, strokes, prediction, label, uppercase)
 
 
 def _save_feedback(
-    lang: str, drawing: Drawing, prediction: Prediction, label: str, uppercase: bool | None
+    lang: str,
+    drawing: Drawing,
+    strokes: canvas.CanvasDrawing,
+    prediction: Prediction,
+    label: str,
+    uppercase: bool | None,
 ) -> None:
-    """Queue the record, try to deliver it, then start a fresh canvas with a message (a whole
-    page rerun: the messages sit outside the drawing fragment)."""
+    """Queue the record, try to deliver it, then clear the saved strokes from the canvas with
+    a message (a whole page rerun: the messages sit outside the drawing fragment)."""
     version = prediction.model_version or services.served_model_version(
         services.settings().bukva_inference_url
     )
@@ -177,8 +182,20 @@ def _save_feedback(
     else:
         notice = ("warning", text(lang, "queued", text=record.text, pending=delivery.pending))
     st.session_state["notice"] = notice
-    st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
+    canvas.clear_saved(strokes)
     st.rerun()
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> bool:
+    """Read a drawing once per process, at the first page load: the first decode and
+    normalisation pay for first-use set-up (~130 ms here), which the first stroke then does not."""
+    image = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), "white")
+    image.paste((0, 0, 0, 255), (130, 60, 130 + STROKE_WIDTH, 220))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    drawing = read_drawing(out.getvalue())
+    return drawing is not None and answer.preview_uri(preview_image(drawing.preview)) != ""
 
 
 @st.fragment(run_every=5)
@@ -202,7 +219,7 @@ def render(lang: str) -> None:
     st.subheader(text(lang, "draw_title"))
     st.caption(text(lang, "draw_help"))
     # Messages go into a container that is always there: were it to come and go, everything
-    # after it would move in the page's element tree and the canvas would be rebuilt, empty.
+    # after it would move in the page's element tree and the canvas would be remounted.
     messages = st.container()
     notice = st.session_state.pop("notice", None)
     if notice:
@@ -210,6 +227,7 @@ def render(lang: str) -> None:
     # Made on the first page load, not on the first stroke: the outbox's retry thread starts
     # (delivering what an earlier run queued) and the first answer does not pay for set-up.
     services.inference_client()
+    _warm_up()
     try:
         pending = services.outbox().pending()
     except ValueError as exc:  # BUKVA_FEEDBACK_URI is not a folder or an s3:// URI
@@ -223,46 +241,66 @@ def render(lang: str) -> None:
 @st.fragment
 def _workspace(lang: str) -> None:
     """Canvas, answer and feedback form. A fragment: a stroke reruns only this part, not the
-    page around it, which keeps the stroke-to-answer time down."""
-    # Imported here: the component registers itself with the running Streamlit server, so
-    # importing it outside one (a unit test of this module) fails.
-    from streamlit_drawable_canvas import st_canvas
+    page around it, which keeps the stroke-to-answer time down.
 
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        canvas = st_canvas(
-            stroke_width=STROKE_WIDTH,
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            update_streamlit=True,
-            height=CANVAS_SIDE,
-            width=CANVAS_SIDE,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key=f"canvas-{st.session_state.get('canvas_round', 0)}",
-        )
-        if st.button(text(lang, "new_drawing"), key="new-drawing"):
-            st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
-            st.rerun()
-
-    objects = (canvas.json_data or {}).get("objects") or []
-    try:
-        drawing = read_drawing(canvas.image_bytes) if objects else None
-    except (ImageError, OSError) as exc:
-        right.error(text(lang, "bad_drawing", reason=exc))
-        return
-    if drawing is None:
-        with right, st.container(key="prediction"):
-            st.info(text(lang, "nothing_drawn"))
-        return
-    prediction: Prediction | None = None
+    The answer is made before the canvas is placed (from the drawing that started this run),
+    so the canvas can show it too: on a phone the answer column is below the canvas, out of
+    sight while drawing.
+    """
+    started, started_at = time.perf_counter(), time.time() * 1000
+    left, right = st.columns(2, gap="large")
+    strokes = canvas.peek()
     with right:
-        try:
-            prediction = _predict(drawing)
-        except InferenceUnavailable:
-            _wait_for_service(lang, drawing)
-        except InferenceError as exc:
-            st.error(text(lang, "service_error", reason=exc))
-        _show_answer(lang, drawing, prediction)
-    if prediction is not None:
-        _show_feedback_form(lang, drawing, prediction)
+        drawing, prediction = _answer(lang, strokes, started, started_at)
+    with left:
+        labels = {key: text(lang, key) for key in CANVAS_LABELS}
+        shown = canvas.drawing_canvas(labels, GUIDES, _badge(lang, prediction))
+    if shown != strokes:  # never an answer for another drawing than the canvas's
+        if st.session_state.get("canvas-recheck") != shown.seq:
+            st.session_state["canvas-recheck"] = shown.seq
+            st.rerun(scope="fragment")
+        st.error(text(lang, "bad_drawing", reason="canvas state changed during the run"))
+        return
+    if drawing is not None and prediction is not None:
+        _show_feedback_form(lang, drawing, strokes, prediction)
+
+
+def _answer(
+    lang: str, strokes: canvas.CanvasDrawing, started: float, started_at: float
+) -> tuple[Drawing | None, Prediction | None]:
+    """The answer column: the model's answer for the canvas's drawing, or why there is none."""
+    try:
+        drawing = read_drawing(strokes.png)
+    except (ImageError, OSError) as exc:
+        st.error(text(lang, "bad_drawing", reason=exc))
+        return None, None
+    if drawing is None:
+        with st.container(key="prediction"):
+            st.info(text(lang, "nothing_drawn"))
+        return None, None
+    prediction: Prediction | None = None
+    inference_ms = 0.0
+    try:
+        prediction, inference_ms = _predict(drawing)
+    except InferenceUnavailable:
+        _wait_for_service(lang, drawing)
+    except InferenceError as exc:
+        st.error(text(lang, "service_error", reason=exc))
+    # The server's part of the latency, for the browser tests' breakdown (epoch times let the
+    # page place the run on its own clock: same machine in the tests).
+    timings = {
+        "run": (time.perf_counter() - started) * 1000,
+        "inference": inference_ms,
+        "started-at": started_at,
+        "answered-at": time.time() * 1000,
+    }
+    _show_answer(lang, drawing, prediction, timings)
+    return drawing, prediction
+
+
+def _badge(lang: str, prediction: Prediction | None) -> dict[str, str] | None:
+    """The answer in short, for the canvas to show beside its buttons (phones)."""
+    if prediction is None or prediction.status != "ok" or not prediction.labels:
+        return None
+    note = answer.case_note(lang, prediction)
+    return {"char": answer.shown_character(prediction), "note": note.text, "kind": note.kind}

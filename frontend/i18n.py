@@ -16,14 +16,24 @@ TEXT: dict[str, dict[str, str]] = {
         "page_draw": "Малювати",
         "page_model": "Модель",
         "draw_title": "Намалюйте українську літеру або цифру",
-        "draw_help": "Одна літера чи цифра на полотні. Відповідь з'являється, щойно ви "
-        "відпускаєте мишу. Скасувати чи стерти можна кнопками над полотном.",
-        "new_drawing": "Нове полотно",
+        "draw_help": "Одна літера чи цифра на полотні. Велику літеру пишіть від нижньої лінії "
+        "до верхньої, малу — до середньої. Відповідь з'являється, щойно ви відпускаєте мишу "
+        "чи палець.",
+        "undo": "Скасувати",
+        "undo_hint": "Скасувати останній штрих (Ctrl+Z)",
+        "clear": "Стерти все",
+        "canvas": "Полотно для малювання",
+        "restored": "Малюнок відновлено після перезавантаження сторінки.",
+        "resending": "Надсилаю малюнок ще раз…",
         "nothing_drawn": "Нічого не намальовано.",
         "prediction": "Відповідь моделі",
-        "case_upper": "велика ({p:.0%})",
-        "case_lower": "мала ({p:.0%})",
-        "case_unknown": "регістр: модель не знає",
+        "case_upper": "Велика літера ({p:.0%}): сягає верхньої лінії.",
+        "case_lower": "Мала літера ({p:.0%}): сягає середньої лінії.",
+        "case_uncertain": "Регістр непевний: велика {up:.0%}, мала {low:.0%}. Велика сягає "
+        "верхньої лінії, мала — середньої.",
+        "case_unknown": "Регістр: модель не вміє розрізняти його для цієї літери.",
+        "case_digit": "Цифра: регістру немає.",
+        "served_by": "Відповідає модель версії {version}.",
         "preview": "Що бачить модель (28×28)",
         "service_down": "Сервіс розпізнавання недоступний ({url}). Спробуйте ще раз за хвилину: "
         "сторінка відновиться, щойно він запрацює.",
@@ -64,14 +74,24 @@ TEXT: dict[str, dict[str, str]] = {
         "page_draw": "Draw",
         "page_model": "Model",
         "draw_title": "Draw a Ukrainian letter or a digit",
-        "draw_help": "One letter or digit on the canvas. The answer appears as soon as you "
-        "release the mouse. Undo or erase with the buttons above the canvas.",
-        "new_drawing": "New drawing",
+        "draw_help": "One letter or digit on the canvas. Write a capital from the bottom line "
+        "to the top one, a small letter to the middle one. The answer appears as soon as you "
+        "lift the mouse button or your finger.",
+        "undo": "Undo",
+        "undo_hint": "Undo the last stroke (Ctrl+Z)",
+        "clear": "Clear",
+        "canvas": "Drawing canvas",
+        "restored": "The drawing was restored after the page reloaded.",
+        "resending": "Sending the drawing again…",
         "nothing_drawn": "Nothing drawn yet.",
         "prediction": "The model's answer",
-        "case_upper": "uppercase ({p:.0%})",
-        "case_lower": "lowercase ({p:.0%})",
-        "case_unknown": "case: the model cannot tell",
+        "case_upper": "Capital letter ({p:.0%}): it reaches the top line.",
+        "case_lower": "Small letter ({p:.0%}): it reaches the middle line.",
+        "case_uncertain": "Case uncertain: capital {up:.0%}, small {low:.0%}. A capital "
+        "reaches the top line, a small letter the middle one.",
+        "case_unknown": "Case: the model cannot tell it for this letter.",
+        "case_digit": "A digit: no case.",
+        "served_by": "Answered by model version {version}.",
         "preview": "What the model sees (28×28)",
         "service_down": "The recognition service is unreachable ({url}). Try again in a "
         "minute: the page recovers as soon as it is back.",
@@ -82,8 +102,8 @@ TEXT: dict[str, dict[str, str]] = {
         "feedback_title": "Is it right? Confirm or pick the right character",
         "feedback_char": "Character",
         "feedback_case": "Case",
-        "upper": "uppercase",
-        "lower": "lowercase",
+        "upper": "capital",
+        "lower": "small",
         "save": "Save",
         "saved": "Thank you! Saved as “{text}”: it becomes training data.",
         "queued": "The feedback store is unreachable: “{text}” is kept locally and will be "

@@ -9,7 +9,6 @@ Streamlit module reload never registers them twice. Expose them with
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
@@ -63,12 +62,12 @@ def serve(registry: CollectorRegistry, env: dict[str, str] | None = None) -> int
     app on one machine): the app keeps working, only without its own metrics endpoint."""
     from bukva.settings import Settings
 
-    env = os.environ if env is None else env
-    port = int(Settings.from_env(env).bukva_metrics_port or 0)
+    settings = Settings.from_env(env)
+    port = int(settings.bukva_metrics_port or 0)
     if port == 0:
         return None
     try:
-        start_http_server(port, addr=env.get("BUKVA_METRICS_ADDRESS", "0.0.0.0"), registry=registry)
+        start_http_server(port, addr=settings.bukva_metrics_address, registry=registry)
     except OSError as exc:
         log.warning("metrics endpoint not started on port %s: %s", port, exc)
         return None

@@ -21,7 +21,7 @@ import httpx
 import streamlit as st
 
 from bukva.alphabet import CLASSES
-from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL
+from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
 from bukva.storage import StoreUnavailable, feedback_counts
 from frontend import services
 from frontend.i18n import text

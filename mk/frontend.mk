@@ -5,12 +5,13 @@
 APP_ADDRESS ?= 127.0.0.1
 APP_PORT ?= 8501
 APP_URL = http://$(APP_ADDRESS):$(APP_PORT)
-STREAMLIT_FLAGS = --server.address $(APP_ADDRESS) --server.port $(APP_PORT) \
-	--server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal
+# The app alone, through the launcher that `make up` uses (its Streamlit flags live there).
+APP_CMD = $(PY) -m launch.serve --no_servers --app --mlflow_port 0 \
+	--app_address $(APP_ADDRESS) --app_port $(APP_PORT)
 
 .PHONY: app
 app: $(ENV_STAMP) ## Run the drawing app in the foreground (http://127.0.0.1:8501)
-	$(PY) -m streamlit run frontend/app.py $(STREAMLIT_FLAGS)
+	exec $(APP_CMD)
 
 .PHONY: app-start
 app-start: $(ENV_STAMP) ## Start the drawing app in the background (run/app.log) and print its URL
@@ -18,7 +19,7 @@ app-start: $(ENV_STAMP) ## Start the drawing app in the background (run/app.log)
 	if [ -f run/app.pid ] && kill -0 "$$(cat run/app.pid)" 2>/dev/null; then
 		echo "bukva app already running: $(APP_URL)"; exit 0
 	fi
-	nohup $(PY) -m streamlit run frontend/app.py $(STREAMLIT_FLAGS) >run/app.log 2>&1 &
+	nohup $(APP_CMD) >run/app.log 2>&1 &
 	echo $$! >run/app.pid
 	for _ in $$(seq 60); do
 		$(PY) -c 'import sys, httpx; sys.exit(httpx.get(sys.argv[1], timeout=1).status_code != 200)' \
@@ -41,5 +42,16 @@ test-frontend: $(ENV_STAMP) ## Test the app's parts and the feedback store (S3 v
 	$(BIN)/pytest tests/frontend -q
 
 .PHONY: test-browser
-test-browser: $(ENV_STAMP) ## Drive the app in Chromium with the real servers (screenshot, latency report)
+test-browser: $(ENV_STAMP) ## Drive the app in Chromium with the real servers (screenshots, latency report)
 	$(BIN)/pytest tests/browser -m browser -q -s
+
+# The tests write their screenshots to reports/browser/ (ignored by git); this copies the
+# README's into docs/ on purpose. Train and register a champion first (`make repro`), so the
+# pages show a real model, its version and metrics.
+README_SHOTS = frontend.png frontend-model.png
+
+.PHONY: screenshots
+screenshots: $(ENV_STAMP) ## Refresh the README's screenshots of the app (docs/frontend*.png)
+	$(BIN)/pytest tests/browser/test_drawing_app.py -m browser -q -k give_feedback
+	for shot in $(README_SHOTS); do cp reports/browser/$$shot docs/$$shot; done
+	echo "docs/: $(README_SHOTS) refreshed from reports/browser/"

@@ -6,7 +6,7 @@ PROMETHEUS_ARGS ?=
 
 .PHONY: prometheus
 prometheus: $(ENV_STAMP) ## Run Prometheus on 127.0.0.1:9090 scraping serve + app, with monitoring/rules (foreground)
-	$(PY) -m monitoring.prometheus $(PROMETHEUS_ARGS)
+	exec $(PY) -m launch.prometheus $(PROMETHEUS_ARGS)
 
 .PHONY: rules-check
 rules-check: ## Check and unit-test the Prometheus rules with promtool

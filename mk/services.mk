@@ -8,19 +8,19 @@ TUNE_ARGS ?=
 
 .PHONY: services
 services: $(ENV_STAMP) ## Start MLflow (PostgreSQL + S3 artifacts) and an S3 endpoint; then `source run/services/env`
-	$(PY) -m pipelines.services up $(SERVICES_ARGS)
+	$(PY) -m launch.services up $(SERVICES_ARGS)
 
 .PHONY: services-down
 services-down: ## Stop the services started by `make services` (PURGE=1 also drops the MLflow database)
-	$(PY) -m pipelines.services down $(if $(PURGE),--purge,)
+	$(PY) -m launch.services down $(if $(PURGE),--purge,)
 
 .PHONY: services-status
 services-status: ## Show which local services are running
-	@$(PY) -m pipelines.services status
+	@$(PY) -m launch.services status
 
 .PHONY: dvc-remote-s3
 dvc-remote-s3: $(ENV_STAMP) ## Make the S3 bucket of `make services` this checkout's default DVC remote (.dvc/config.local)
-	$(PY) -m pipelines.services dvc-remote
+	$(PY) -m launch.services dvc-remote
 
 .PHONY: tune
 tune: $(ENV_STAMP) ## Optuna study over the train knobs (BUKVA_TUNE_TRIALS/MINUTES/EPOCHS); writes the best into params.yaml

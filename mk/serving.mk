@@ -1,12 +1,14 @@
 # Serving: the KServe predictor and transformer as local processes, registration and benchmarks.
 # See docs/serving.md. Ports: transformer 8080 (HTTP) / 8081 (gRPC), predictor 8090 / 8091.
+# `serve`, `up`, `bench` and `parity` start the servers alike (launch/serve.py): log level
+# KSERVE_LOGLEVEL (default WARNING), per-request trace BUKVA_REQUEST_TRACE (default off).
 
 SERVE_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: serve
 serve: $(ENV_STAMP) ## Serve bukva-cnn@champion: transformer :8080 -> predictor :8090 (Ctrl-C stops all)
-	$(PY) -m bench.servers $(SERVE_ARGS)
+	exec $(PY) -m launch.serve $(SERVE_ARGS)
 
 .PHONY: register
 register: $(ENV_STAMP) ## Register models/model in MLflow; move @champion only if it beats the current one
@@ -15,7 +17,7 @@ register: $(ENV_STAMP) ## Register models/model in MLflow; move @champion only i
 .PHONY: bench
 bench: $(ENV_STAMP) ## Latency and throughput through transformer and predictor -> reports/bench.json (needs wrk)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
-	KSERVE_LOGLEVEL=WARNING $(PY) -m bench.load $(BENCH_ARGS)
+	$(PY) -m bench.load $(BENCH_ARGS)
 
 .PHONY: parity
 parity: $(ENV_STAMP) ## Test split as PNGs through the transformer == evaluate's top-1 -> reports/parity.json

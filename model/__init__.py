@@ -1,1 +1,1 @@
-"""The bukva CNN, its files, and the KServe predictor that serves it."""
+"""The KServe predictor (`python -m model`) that serves the bukva CNN (`bukva.network`)."""

@@ -11,20 +11,20 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_TORCH_THREADS = 1
+from bukva.contract import CHAMPION_URI
+from model.runtime import RUNTIMES
+
+DEFAULT_THREADS = 1
 KSERVE_MOUNT = "/mnt/models"  # where KServe's storage-initializer puts STORAGE_URI
 
 
 def build_parser() -> argparse.ArgumentParser:
     """KServe's server flags plus the predictor's own."""
-    from kserve import model_server
+    from bukva.serving import server_parser
 
-    parser = argparse.ArgumentParser(
-        prog="python -m model",
-        parents=[model_server.parser],
-        description="bukva predictor: v2 tensor in, label and uppercase logits out.",
+    parser = server_parser(
+        "python -m model", "bukva predictor: v2 tensor in, label and uppercase logits out."
     )
-    parser.set_defaults(model_name="bukva")
     parser.add_argument(
         "--model_dir",
         default=None,
@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model_uri",
         default=None,
-        help="Model to download at start-up: models:/bukva-cnn@champion, runs:/..., s3://... "
-        "Default: STORAGE_URI, else BUKVA_MODEL_URI, else models:/bukva-cnn@champion.",
+        help=f"Model to download at start-up: {CHAMPION_URI}, runs:/..., s3://... "
+        f"Default: STORAGE_URI, else BUKVA_MODEL_URI, else {CHAMPION_URI}.",
     )
     parser.add_argument(
         "--max_batch_size",
@@ -44,71 +44,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="Largest N accepted in one request; larger batches get HTTP 400.",
     )
     parser.add_argument(
-        "--torch_threads",
+        "--threads",
         type=int,
-        default=DEFAULT_TORCH_THREADS,
-        help="torch intra-op threads per worker. 1 suits serving many small requests: "
+        default=DEFAULT_THREADS,
+        help="Intra-op threads of the runtime. 1 suits serving many small requests: "
         "concurrency comes from requests, not from splitting one tiny forward pass.",
     )
     parser.add_argument(
-        "--optimize",
-        default=True,
-        type=lambda v: v.lower() in ("1", "true", "yes"),
-        help="Serve the TorchScript-optimised network (folded batch norm, oneDNN kernels); "
-        "false serves eager PyTorch.",
+        "--runtime",
+        default="onnx",
+        choices=RUNTIMES,
+        help="onnx: ONNX Runtime on the registered model.onnx (exported at load if missing; "
+        "no torch needed otherwise); torch: eager PyTorch on the safetensors.",
     )
     return parser
+
+
+def model_uri(args: argparse.Namespace, storage_uri: str, default: str) -> str:
+    """The flag's folder or URI; else KServe's storage-initializer mount when STORAGE_URI is set
+    and mounted; else `default` (STORAGE_URI or BUKVA_MODEL_URI)."""
+    if args.model_dir or args.model_uri:
+        return args.model_dir or args.model_uri
+    if storage_uri and Path(KSERVE_MOUNT).is_dir():
+        return KSERVE_MOUNT  # KServe's storage-initializer already fetched STORAGE_URI
+    return default
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, load the model (or exit 2 naming it), then serve until signalled."""
     args = build_parser().parse_args(argv)
 
-    import torch
-
+    from bukva.serving import FastTensorDataPlane, serve
     from bukva.settings import Settings
-    from model.predictor import BukvaPredictor
-    from model.server import PredictorServer
-    from model.source import ModelSourceError, resolve
+    from model.model import BukvaPredictor
+    from model.source import ModelSourceError
 
-    torch.set_num_threads(max(1, args.torch_threads))
-    torch.set_num_interop_threads(1)
     settings = Settings.from_env()
-    uri = args.model_dir or args.model_uri or settings.model_uri
-    if (
-        not (args.model_dir or args.model_uri)
-        and settings.storage_uri
-        and Path(KSERVE_MOUNT).is_dir()
-    ):
-        uri = KSERVE_MOUNT  # KServe's storage-initializer already fetched STORAGE_URI
+    uri = model_uri(args, settings.storage_uri, settings.model_uri)
+    predictor = BukvaPredictor(
+        args.model_name,
+        uri,
+        args.max_batch_size,
+        args.runtime,
+        settings.tracking_uri,
+        max(1, args.threads),
+    )
     try:
-        folder = resolve(uri, settings.tracking_uri)
-        predictor = BukvaPredictor(args.model_name, folder, args.max_batch_size, args.optimize)
         predictor.load()
     except ModelSourceError as exc:
         print(f"bukva predictor: cannot load model from {uri}: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # unreadable files: safetensors, JSON and torch errors vary
+    except Exception as exc:  # unreadable files: safetensors, JSON, ONNX and torch errors vary
         print(
             f"bukva predictor: cannot load model from {uri}: {type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
         return 2
-
-    server = PredictorServer(
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        workers=args.workers,
-        max_threads=args.max_threads,
-        max_asyncio_workers=args.max_asyncio_workers,
-        enable_grpc=args.enable_grpc,
-        enable_docs_url=args.enable_docs_url,
-        enable_latency_logging=args.enable_latency_logging,
-        access_log_format=args.access_log_format,
-        event_loop=args.event_loop,
-        timeout_keep_alive=args.timeout_keep_alive,
-    )
-    server.start([predictor])
+    serve([predictor], args, FastTensorDataPlane)
     return 0
 
 

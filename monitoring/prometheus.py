@@ -1,19 +1,15 @@
-"""A local Prometheus for `make prometheus`: render its config and run Debian's `prometheus`.
+"""The local Prometheus's configuration: scrape jobs and the champion's accuracy rule.
 
-`python -m monitoring.prometheus` writes run/prometheus/prometheus.yml (one scrape job per
-local service: predictor, transformer, frontend), a rules file holding the champion's test
-accuracy (`bukva_champion_test_accuracy`, what the online-accuracy alert compares with), and runs
-the server in the foreground on 127.0.0.1:9090 with the rules in monitoring/rules/.
-The tests use `render_config` and `champion_rules` with their own ports and folders.
+`write_config` writes prometheus.yml (one scrape job per local service: predictor,
+transformer, frontend) and a rules file holding the champion's test accuracy
+(`bukva_champion_test_accuracy`, what the online-accuracy alert compares with). Running the
+server is local-run tooling: `launch.prometheus` (`make prometheus`, `make up`). The tests use
+`render_config` and `champion_rules` with their own ports and folders.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +71,8 @@ def champion_accuracy(home: Path) -> float | None:
     try:
         from mlflow.tracking import MlflowClient
 
-        from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL, Settings
+        from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
+        from bukva.settings import Settings
 
         client = MlflowClient(tracking_uri=Settings.from_env().tracking_uri)
         version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
@@ -96,39 +93,3 @@ def write_config(folder: Path, targets: Targets, accuracy: float | None) -> Path
     config = folder / "prometheus.yml"
     config.write_text(render_config(targets, [RULES, folder / CHAMPION_RULES]))
     return config
-
-
-def command(config: Path, data: Path, listen: str, binary: str = "prometheus") -> list[str]:
-    """The prometheus command line (lifecycle API on, so `curl -X POST .../-/reload` works)."""
-    return [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data}",
-        f"--web.listen-address={listen}",
-        "--web.enable-lifecycle",
-        "--storage.tsdb.retention.time=7d",
-    ]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Render the config for the local services and exec Prometheus in the foreground."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:9090")
-    parser.add_argument("--out", type=Path, default=ROOT / "run" / "prometheus")
-    parser.add_argument("--predictor", default=Targets.predictor)
-    parser.add_argument("--transformer", default=Targets.transformer)
-    parser.add_argument("--frontend", default=Targets.frontend)
-    args = parser.parse_args(argv)
-    binary = shutil.which("prometheus")
-    if binary is None:
-        sys.exit("make prometheus needs Debian's prometheus: apt-get install -y prometheus")
-    home = Path(os.environ.get("BUKVA_HOME", ROOT))
-    targets = Targets(args.predictor, args.transformer, args.frontend)
-    config = write_config(args.out, targets, champion_accuracy(home))
-    print(f"Prometheus on http://{args.listen} scraping {targets} (config {config})", flush=True)
-    cmd = command(config, args.out / "data", args.listen, binary)
-    os.execv(binary, cmd)
-
-
-if __name__ == "__main__":
-    main()

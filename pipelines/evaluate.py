@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 
 from bukva.alphabet import CLASSES, DIGITS, has_case
-from model.network import load
+from bukva.network import load
 from pipelines.common import StageError, load_params, log, run_cli, write_json
-from pipelines.data import Dataset, load_splits
-from pipelines.experiment import stage_run
+from pipelines.data import Dataset, add_split_arguments, load_splits
 from pipelines.metrics import compute_metrics, predict
+from pipelines.tracking import stage_run
 
 
 def write_predictions(
@@ -167,8 +167,7 @@ def evaluate(model_dir: Path, test: Dataset, top_k: int) -> tuple[dict, torch.Te
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", default="data/prepared")
-    parser.add_argument("--split", default="data/split")
+    add_split_arguments(parser)
     parser.add_argument("--model", default="models/model")
     parser.add_argument("--reports", default="reports")
     args = parser.parse_args()

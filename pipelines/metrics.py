@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from bukva.alphabet import CLASSES, DIGITS
-from model.network import BukvaNet
-
-NUM_DIGITS = len(DIGITS)
+from bukva.alphabet import CLASSES
+from bukva.contract import NUM_DIGITS
+from bukva.network import BukvaNet
 
 
 @torch.inference_mode()

@@ -1,8 +1,8 @@
 """Stage `pretrain`: the CNN body learns strokes on MNIST digits (training split only).
 
-Uses the same `fit` as the `train` stage, restricted to digits; the network shape (width,
-hidden, dropout) comes from params.yaml's `train` section so the fine-tuning stage can start
-from these weights.
+Uses the same `pipelines.training.fit` as the `train` stage, restricted to digits; the
+network shape (width, hidden, dropout) comes from params.yaml's `train` section so the
+fine-tuning stage can start from these weights.
 """
 
 from __future__ import annotations
@@ -10,30 +10,26 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from model.network import save
+from bukva.contract import NUM_DIGITS
+from bukva.network import save
 from pipelines.common import load_params, log, run_cli
-from pipelines.data import load_splits
-from pipelines.experiment import stage_run
-from pipelines.train import TrainParams, epoch_line, fit
+from pipelines.data import add_split_arguments, load_splits
+from pipelines.tracking import stage_run
+from pipelines.training import TrainParams, fit, reporter
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", default="data/prepared")
-    parser.add_argument("--split", default="data/split")
+    add_split_arguments(parser)
     parser.add_argument("--out", default="models/pretrained")
     args = parser.parse_args()
     shape = {k: v for k, v in load_params("train").items() if k in ("width", "hidden", "dropout")}
     params = TrainParams.from_dict(load_params("pretrain") | shape | {"case_weight": 0.0})
     splits = load_splits(args.prepared, args.split)
-    train, val = (splits[s].subset(splits[s].labels < 10) for s in ("train", "val"))
+    train, val = (splits[s].subset(splits[s].labels < NUM_DIGITS) for s in ("train", "val"))
     log("pretrain", f"{len(train)} training digits, {len(val)} validation digits")
     with stage_run("pretrain", params=asdict(params)) as run:
-
-        def report(epoch: int, m: dict) -> None:
-            log("pretrain", epoch_line(epoch, params.epochs, m))
-            run.log_metrics(m, step=epoch)
-
+        report = reporter("pretrain", params.epochs, run.log_metrics)
         model, _ = fit(params, train, val, on_epoch=report)
         save(model, args.out, extra={"mlflow_run_id": run.run_id})
     log("pretrain", f"pretrained weights written to {args.out}")

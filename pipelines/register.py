@@ -2,9 +2,10 @@
 
 The model folder (safetensors + config.json, never a pickle) is registered as a new version of
 `bukva-cnn` with its test metrics, its tensor signature, the git commit and the DVC data hash
-as version tags. The alias `champion` (what the predictor serves) moves to the new version
-only if it beats the current champion on the gate metric; otherwise the stage says why and
-leaves the champion alone. MLflow stages are not used (deprecated).
+as version tags, plus `model.onnx`: the same network exported for the predictor's ONNX
+Runtime and checked against PyTorch. The alias `champion` (what the predictor serves) moves
+to the new version only if it beats the current champion on the gate metric; otherwise the
+stage says why and leaves the champion alone. MLflow stages are not used (deprecated).
 
 Registering the same weights twice reuses the existing version (matched by their sha256), so
 `dvc repro --force` does not litter the registry.
@@ -16,17 +17,26 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bukva.alphabet import IMAGE_SIZE, NUM_CLASSES
-from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL, Settings
-from model.network import CONFIG_FILE, WEIGHTS_FILE
+from bukva.contract import (
+    CHAMPION_ALIAS,
+    CONFIG_FILE,
+    ONNX_FILE,
+    ONNX_WEIGHTS_SHA,
+    PREDICTOR_INPUT,
+    PREDICTOR_OUTPUTS,
+    REGISTERED_MODEL,
+    WEIGHTS_FILE,
+)
+from bukva.settings import Settings
+from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
-from pipelines.experiment import git_commit, stage_run
 
 ARTIFACT_PATH = "model"
 METRIC_TAG = "metric."  # version tag prefix for each test metric
@@ -85,15 +95,42 @@ def signature_yaml() -> str:
     from mlflow.types.schema import Schema, TensorSpec
 
     signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 1, IMAGE_SIZE, IMAGE_SIZE), "image")]),
+        inputs=Schema(
+            [TensorSpec(np.dtype("float32"), PREDICTOR_INPUT.shape, PREDICTOR_INPUT.name)]
+        ),
         outputs=Schema(
-            [
-                TensorSpec(np.dtype("float32"), (-1, NUM_CLASSES), "label_logits"),
-                TensorSpec(np.dtype("float32"), (-1, 1), "uppercase_logit"),
-            ]
+            [TensorSpec(np.dtype("float32"), t.shape, t.name) for t in PREDICTOR_OUTPUTS]
         ),
     )
     return Model(artifact_path=ARTIFACT_PATH, signature=signature).to_yaml()
+
+
+def export_onnx(model_dir: Path, out_dir: Path, weights_sha: str) -> Path:
+    """`model.onnx` for the predictor (ONNX Runtime), tagged with the weights' sha256, after
+    checking that it answers as PyTorch does (logits within 1e-4 on a random batch).
+
+    Raises:
+        StageError: the exported graph disagrees with PyTorch.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from bukva import network
+
+    net = network.load(model_dir)
+    path = network.export_onnx(net, out_dir / ONNX_FILE, {ONNX_WEIGHTS_SHA: weights_sha})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.random((5, *i.shape[1:]), dtype=np.float32) for i in session.get_inputs()}
+    names = [o.name for o in session.get_outputs()]
+    with torch.inference_mode():
+        expected = net(*(torch.from_numpy(feeds[i.name]) for i in session.get_inputs()))
+    for name, got, want in zip(names, session.run(names, feeds), expected, strict=True):
+        worst = float(np.abs(got - want.numpy()).max())
+        if worst > 1e-4:
+            raise StageError(f"{ONNX_FILE}: {name} differs from PyTorch by {worst:.2e}")
+    return path
 
 
 def sha256(path: Path) -> str:
@@ -172,36 +209,30 @@ def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -
     metrics = _float_metrics(json.loads(metrics_path.read_text()))
     weights_sha = sha256(model_dir / WEIGHTS_FILE)
 
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    from pipelines.tracking import TrackingUnavailable, artifact_files, check, register_verified
-
-    settings_uri = Settings.from_env().tracking_uri
-    try:
-        check(settings_uri)  # fails fast naming a dead server; creates the embedded store's folder
-    except TrackingUnavailable as exc:
-        raise StageError(str(exc)) from None
-    mlflow.set_tracking_uri(settings_uri)
-    mlflow.set_registry_uri(settings_uri)  # the registry lives in the tracking store
+    tracking.connect()  # fails fast naming a dead server; creates the embedded store's folder
     client = MlflowClient()
     training_run = _training_run(client, model_dir)
-    with stage_run("register", run_id=training_run) as run:
+    with tracking.stage_run("register", run_id=training_run, verify=False) as run:
         version = _existing_version(client, weights_sha)
         if version is None:
-            logged = artifact_files(run.run_id, ARTIFACT_PATH)
+            logged = tracking.artifact_files(run.run_id, ARTIFACT_PATH)
             if f"{ARTIFACT_PATH}/{WEIGHTS_FILE}" not in logged:  # not the training run's store
                 run.log_artifacts(model_dir, ARTIFACT_PATH)
                 run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
             client.log_text(run.run_id, signature_yaml(), f"{ARTIFACT_PATH}/{SIGNATURE_FILE}")
+            with tempfile.TemporaryDirectory() as tmp:
+                onnx = export_onnx(model_dir, Path(tmp), weights_sha)
+                client.log_artifact(run.run_id, str(onnx), ARTIFACT_PATH)
             tags = {f"{METRIC_TAG}{k}": f"{v:.6f}" for k, v in metrics.items()}
             tags |= dvc_data_tags(lock_path)
-            tags |= {"git_commit": git_commit(), "weights_sha256": weights_sha}
-            version = register_verified(
+            tags |= {"git_commit": tracking.git_commit(), "weights_sha256": weights_sha}
+            version = tracking.register_verified(
                 run.run_id,
                 ARTIFACT_PATH,
                 REGISTERED_MODEL,
-                required=[WEIGHTS_FILE, CONFIG_FILE, SIGNATURE_FILE],
+                required=[WEIGHTS_FILE, CONFIG_FILE, SIGNATURE_FILE, ONNX_FILE],
                 tags=tags,
             )
             log("register", f"{REGISTERED_MODEL} version {version.version} registered")
@@ -236,14 +267,13 @@ def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -
 
 def has_champion() -> bool:
     """True when the registry at the configured tracking URI has `bukva-cnn@champion`."""
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    uri = Settings.from_env().tracking_uri
+    settings = Settings.from_env()
+    uri = settings.tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return False  # no embedded store yet: nothing was ever registered
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    tracking.connect(settings, verify=False)
     return _champion(MlflowClient()) is not None
 
 

@@ -11,15 +11,12 @@ each split).
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from pipelines.common import load_params, log, run_cli, write_json
-from pipelines.prepare import read_index
-
-SPLITS = ("train", "val", "test")
+from pipelines.data import SPLITS, read_index, write_split
 
 
 def duplicate_groups(rows: list[dict]) -> list[int]:
@@ -124,11 +121,7 @@ def main() -> None:
         rows, int(params["seed"]), float(params["val_fraction"]), float(params["test_fraction"])
     )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "split.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "split"])
-        writer.writerows(zip((r["id"] for r in rows), splits, strict=True))
+    write_split(out, [r["id"] for r in rows], splits)
     summary = summarize(rows, splits)
     write_json(out / "summary.json", summary)
     for name in SPLITS:

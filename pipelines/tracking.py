@@ -1,40 +1,44 @@
-"""MLflow setup shared by the stages, tuning and registration.
+"""The one MLflow module: connect and check, the run every stage logs into, registration.
 
-The tracking URI comes from `bukva.settings.Settings` (MLFLOW_TRACKING_URI, else a SQLite
-file under mlruns/). Before a stage spends minutes training, `setup` checks that the
-tracking server and, through it, its artifact store answer, so a dead PostgreSQL, MLflow
-or S3 endpoint fails in seconds with a message naming it, instead of after MLflow's own
-retries, and before anything is half-written.
+- `connect` points MLflow (tracking and registry) at `bukva.settings.Settings.tracking_uri`
+  (MLFLOW_TRACKING_URI, else a SQLite file under mlruns/), after `check` has made sure the
+  tracking server and, through it, its artifact store answer: a dead PostgreSQL, MLflow or S3
+  endpoint fails in seconds with a message naming it, instead of after MLflow's own retries,
+  and before anything is half-written. `setup` also selects (creates) the experiment.
+- `stage_run` is the run a stage logs into: one run per training, resumed by `evaluate` and
+  `register` through the run id saved with the model.
+- `register_verified` is the only safe way to create a registry version: it checks that the
+  run's model files are in the artifact store first, and deletes the version again if
+  anything after its creation fails, so the registry never holds a version without files.
 
-`register_verified` is the only safe way to create a registry version: it checks that the
-run's model files are in the artifact store first, and deletes the version again if
-anything after its creation fails, so the registry never holds a version without files.
+Creating the databases and buckets behind `make services` is local-run tooling
+(`launch/backends.py`), not this module's.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bukva import s3
 from bukva.settings import Settings
+from pipelines.common import StageError
 
+EXPERIMENT = "bukva"
 CHECK_TIMEOUT_S = 5.0
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(StageError):
     """The tracking store, its database or its artifact store cannot be reached."""
-
-
-def tracking_uri(settings: Settings | None = None) -> str:
-    """MLFLOW_TRACKING_URI, or the embedded SQLite store under mlruns/."""
-    return (settings or Settings.from_env()).tracking_uri
 
 
 def _http_get(url: str, timeout: float) -> tuple[int, str]:
@@ -119,92 +123,133 @@ def _where(url: str) -> str:
     return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
 
 
-def _identifier(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
-        raise ValueError(f"not a plain PostgreSQL database name: {name!r}")
-    return f'"{name}"'
+def connect(settings: Settings | None = None, verify: bool = True) -> str:
+    """Point MLflow's tracking and registry at the configured store; return its URI.
 
-
-def postgres_database_url(base_url: str, database: str) -> str:
-    """`postgresql://user@host:port` + database name."""
-    return f"{base_url.rstrip('/')}/{database}"
-
-
-def sqlalchemy_url(base_url: str, database: str) -> str:
-    """The same database as a SQLAlchemy URL naming psycopg2, the driver installed here.
-
-    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which the lock file lacks.
-    """
-    url = postgres_database_url(base_url, database)
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
-
-
-def _connect(base_url: str, database: str = "postgres"):
-    import psycopg2
-
-    url = postgres_database_url(base_url, database)
-    try:
-        conn = psycopg2.connect(url, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise TrackingUnavailable(f"PostgreSQL at {_where(url)} is unreachable: {reason}") from exc
-    conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-    return conn
-
-
-def ensure_database(base_url: str, database: str) -> bool:
-    """Create `database` on the server at `base_url` if missing; True when created."""
-    conn = _connect(base_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-            if cur.fetchone():
-                return False
-            cur.execute(f"CREATE DATABASE {_identifier(database)}")
-            return True
-    finally:
-        conn.close()
-
-
-def drop_database(base_url: str, database: str) -> None:
-    """Drop `database` (and end its sessions); no error when it does not exist."""
-    conn = _connect(base_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {_identifier(database)} WITH (FORCE)")
-    finally:
-        conn.close()
-
-
-def setup(experiment: str, settings: Settings | None = None, verify: bool = True) -> str:
-    """Point MLflow at the configured store, check it, select `experiment`; return its id.
-
+    Args:
+        verify: `check` the store first (for the embedded SQLite store: create its folder).
     Raises:
         TrackingUnavailable: the server, database or artifact store is down (named).
     """
     import mlflow
 
-    uri = tracking_uri(settings)
+    uri = (settings or Settings.from_env()).tracking_uri
     if verify:
         check(uri)
-    mlflow.set_tracking_uri(uri)  # the registry follows it
-    return mlflow.set_experiment(experiment).experiment_id
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # the registry lives in the tracking store
+    return uri
 
 
-def ensure_buckets(buckets: Iterable[str], env: Mapping[str, str] | None = None) -> list[str]:
-    """Create the missing buckets at the endpoint `env` names; return those created.
+def setup(
+    experiment: str = EXPERIMENT, settings: Settings | None = None, verify: bool = True
+) -> str:
+    """`connect`, then select `experiment` (created if missing); return its id.
+
+    The embedded store keeps artifacts next to its SQLite file (mlruns/artifacts).
 
     Raises:
-        TrackingUnavailable: the S3 endpoint is down or refuses (named in the message).
+        TrackingUnavailable: the store is down or refuses (names the URI).
     """
-    import os
+    import mlflow
 
-    merged = dict(os.environ) | dict(env or {})
+    settings = settings or Settings.from_env()
+    uri = connect(settings, verify)
     try:
-        client = s3.client(merged)
-        return [name for name in buckets if s3.ensure_bucket(name, client)]
-    except s3.StorageUnavailable as exc:
-        raise TrackingUnavailable(str(exc)) from exc
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            location = None
+            if not settings.mlflow_tracking_uri:
+                location = (settings.home / "mlruns" / "artifacts").as_uri()
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment_id=experiment_id)
+    except Exception as exc:
+        raise TrackingUnavailable(f"MLflow tracking store {uri} is unreachable: {exc}") from None
+    return experiment_id
+
+
+def git_commit() -> str:
+    """The checkout's commit (with -dirty when it has changes), or 'unknown'."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{name}.")
+        elif isinstance(value, int | float | str | bool):
+            out[name] = value
+    return out
+
+
+@dataclass
+class RunLog:
+    """What a stage may log into its run."""
+
+    run_id: str
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        """Every finite number in `metrics` (nested dicts flattened to `a.b`)."""
+        import mlflow
+
+        numbers = {k: float(v) for k, v in _flatten(metrics).items() if isinstance(v, int | float)}
+        mlflow.log_metrics({k: v for k, v in numbers.items() if v == v}, step=step)
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+
+@contextmanager
+def stage_run(
+    stage: str, params: dict | None = None, run_id: str | None = None, verify: bool = True
+) -> Iterator[RunLog]:
+    """Start (or, with run_id, resume) the MLflow run a stage logs into.
+
+    Args:
+        run_id: the run to resume (the training run); one this store lacks starts a new run.
+        verify: check the store first; False where the caller has just `connect`ed.
+    Raises:
+        TrackingUnavailable: the tracking store cannot be reached (names the URI).
+    """
+    import mlflow
+
+    experiment_id = setup(EXPERIMENT, verify=verify)
+    if run_id is not None:
+        try:
+            mlflow.get_run(run_id)
+        except Exception:
+            uri = mlflow.get_tracking_uri()
+            print(f"{stage}: run {run_id} is not in {uri}; logging into a new run", flush=True)
+            run_id = None
+    with mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else stage,
+    ):
+        active = mlflow.active_run()
+        if run_id is None:
+            mlflow.set_tags({"bukva.stage": stage, "git_commit": git_commit()})
+        if params:
+            mlflow.log_params(_flatten(params))
+        yield RunLog(active.info.run_id)
 
 
 def artifact_files(run_id: str, path: str = "") -> set[str]:

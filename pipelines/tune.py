@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 import time
@@ -32,7 +31,9 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, write_json
+from pipelines.data import add_split_arguments, load_splits
 from pipelines.tune_space import (
     suggest,
     train_values_of,
@@ -61,8 +62,6 @@ def open_study(name: str, storage: str, pruner: str, epochs: int, seed: int) -> 
         StageError: the storage database cannot be reached (named in the message).
     """
     import optuna
-
-    from pipelines import tracking
 
     try:
         tracking.check_database(storage)
@@ -112,14 +111,14 @@ def run_study(
     Args:
         base: the TrainParams every trial starts from (epochs already shortened).
         init_state: pretrained weights; when given, width is not searched (it must match).
-        fit_fn: the training function (default `pipelines.train.fit`).
+        fit_fn: the training function (default `pipelines.training.fit`).
     Returns:
         The study.
     """
     import mlflow
     import optuna
 
-    from pipelines.train import epoch_line, fit
+    from pipelines.training import epoch_line, fit
 
     fit_fn = fit_fn or fit
     widths = None if init_state is not None else widths_for(base.width)
@@ -226,19 +225,20 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: tune, then write the best values into params.yaml (unless --no-write)."""
-    env = os.environ
+    from bukva.settings import Settings
+
+    settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=int(env.get("BUKVA_TUNE_TRIALS", "10")))
+    parser.add_argument("--trials", type=int, default=int(settings.bukva_tune_trials))
     parser.add_argument(
-        "--minutes", type=float, default=float(env.get("BUKVA_TUNE_MINUTES", "0")) or None
+        "--minutes", type=float, default=float(settings.bukva_tune_minutes or 0) or None
     )
-    parser.add_argument("--epochs", type=int, default=int(env.get("BUKVA_TUNE_EPOCHS", "4")))
+    parser.add_argument("--epochs", type=int, default=int(settings.bukva_tune_epochs))
     parser.add_argument("--study", default=DEFAULT_STUDY, help="resume it by name")
-    parser.add_argument("--storage", default=env.get("BUKVA_OPTUNA_STORAGE", ""))
+    parser.add_argument("--storage", default=settings.bukva_optuna_storage)
     parser.add_argument("--pruner", choices=["median", "hyperband"], default="median")
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="validation metric to maximise")
-    parser.add_argument("--prepared", default="data/prepared")
-    parser.add_argument("--split", default="data/split")
+    add_split_arguments(parser)
     parser.add_argument("--pretrained", default="", help="start trials from it (width fixed)")
     parser.add_argument("--params", default=PARAMS_FILE, help="read and update its train:")
     parser.add_argument("--summary", default="reports/tuning.json")
@@ -247,15 +247,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from bukva.settings import Settings
-    from model.network import load
-    from pipelines import tracking
-    from pipelines.data import load_splits
-    from pipelines.experiment import stage_run
-    from pipelines.train import TrainParams
+    from bukva.network import load
+    from pipelines.training import TrainParams
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress lines suffice
-    settings = Settings.from_env()
     base = TrainParams.from_dict(load_params("train", args.params))
     base = replace(base, epochs=args.epochs)
     init_state = None
@@ -263,10 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         pretrained = load(args.pretrained)
         base = replace(base, width=pretrained.config.width)
         init_state = pretrained.state_dict()
-    try:
-        tracking.check(settings.tracking_uri)
-    except tracking.TrackingUnavailable as exc:
-        raise StageError(str(exc)) from None
+    tracking.connect(settings)  # before minutes of work: a dead store fails now, named
     storage = storage_url(args.storage, settings.home)
     study = open_study(args.study, storage, args.pruner, args.epochs, base.seed)
     splits = load_splits(args.prepared, args.split)
@@ -278,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     parent = study.user_attrs.get("mlflow_run_id")
-    with stage_run(
-        "tune", params={"study": args.study, "epochs": args.epochs}, run_id=parent
+    with tracking.stage_run(
+        "tune", params={"study": args.study, "epochs": args.epochs}, run_id=parent, verify=False
     ) as run:
         study.set_user_attr("mlflow_run_id", run.run_id)
         try:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make cluster-down`: delete the local cluster made by `make cluster-up` (everything in it,
-# volumes included). Images stay in the local docker; `docker image rm bukva/...` removes them.
+# `make cluster-down` (or `make cluster down`): delete the local cluster made by
+# `make cluster-up` (everything in it, volumes included) and the local image registry
+# (KEEP_REGISTRY=1 keeps it, with its images, for the next cluster). Idempotent: what is
+# already gone is reported, not an error.
 # shellcheck source=scripts/cluster-lib.sh
 source "$(dirname "$0")/cluster-lib.sh"
-TOOL=$(cluster_tool)
 command -v "$TOOL" >/dev/null || die "$TOOL is not installed; nothing to delete"
 if [ "$TOOL" = kind ]; then
   if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
@@ -12,11 +13,17 @@ if [ "$TOOL" = kind ]; then
     log "no kind cluster $CLUSTER_NAME"
   fi
 else
-  if k3d cluster list -o json 2>/dev/null | grep -q "\"name\": *\"$CLUSTER_NAME\""; then
+  if k3d cluster list "$CLUSTER_NAME" >/dev/null 2>&1; then
     k3d cluster delete "$CLUSTER_NAME"
   else
     log "no k3d cluster $CLUSTER_NAME"
   fi
 fi
-.venv/bin/dvc remote remove --local bukva-cluster >/dev/null 2>&1 || true
+if [ "${KEEP_REGISTRY:-0}" != 1 ] && command -v docker >/dev/null; then
+  if docker inspect "$REGISTRY_NAME" >/dev/null 2>&1; then
+    docker rm -f "$REGISTRY_NAME" >/dev/null
+    log "registry $REGISTRY_NAME removed"
+  fi
+fi
+rm -rf run/cluster
 log "cluster $CLUSTER_NAME removed"

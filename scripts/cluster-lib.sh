@@ -1,19 +1,25 @@
-# Shared helpers for scripts/cluster-*.sh (sourced, not run).
+# Shared settings and helpers for scripts/cluster-*.sh (sourced, not run).
+#
+# Overrides (environment): CLUSTER_TOOL=k3d|kind, CLUSTER_NAME (default bukva), NAMESPACE
+# (default bukva), IMAGE_TAG (default: scripts/cluster-tag.sh, the commit + a dirty suffix),
+# OVERLAY (training, default kind), POLL_S and RETRY_S (seconds between status polls and
+# between install attempts). Every name below is derived from these, nowhere else: the kube
+# context is <tool>-<CLUSTER_NAME>, the releases and Jobs go to NAMESPACE.
 # shellcheck shell=bash disable=SC2034  # its variables are used by the scripts sourcing it
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=k8s/versions.env
 source k8s/versions.env
-# DVC stage commands call `python`: make it the project environment's (as the Makefile does).
-export PATH="$PWD/.venv/bin:$PATH"
 
 CLUSTER_NAME=${CLUSTER_NAME:-bukva}
 NAMESPACE=${NAMESPACE:-bukva}
-IMAGE_TAG=${IMAGE_TAG:-0.1.0}
-HTTP_PORT=${HTTP_PORT:-8080}   # host port of the ingress (k8s/*-config.yaml)
+POLL_S=${POLL_S:-5}      # seconds between status polls
+RETRY_S=${RETRY_S:-20}   # seconds between install attempts
 PLATFORM_RELEASE=bukva-platform
 APP_RELEASE=bukva
 IMAGES=(predictor transformer frontend trainer)
+# What the host pushes to and what the nodes pull: the same name (k8s/*-config.yaml mirror it).
+REGISTRY=localhost:$REGISTRY_PORT
 
 log() { printf '\033[1m[cluster]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[cluster] %s\033[0m\n' "$*" >&2; exit 1; }
@@ -24,12 +30,168 @@ cluster_tool() {
   elif command -v k3d >/dev/null 2>&1; then echo k3d
   else echo kind; fi
 }
+TOOL=$(cluster_tool)
+case "$TOOL" in kind | k3d) ;; *) die "CLUSTER_TOOL must be kind or k3d, not '$TOOL'" ;; esac
+CONTEXT=$TOOL-$CLUSTER_NAME   # the kubeconfig context both tools name this way
+
+# IMAGE_TAG: given, or the checkout's (scripts/cluster-tag.sh). Called by the scripts that
+# build or deploy; the same value goes to every image, chart and Job of the run.
+resolve_tag() {
+  if [ -z "${IMAGE_TAG:-}" ]; then
+    IMAGE_TAG=$(scripts/cluster-tag.sh) || die "no image tag: set IMAGE_TAG"
+  fi
+  export IMAGE_TAG
+}
+# registry/bukva/<name>:<tag> of one of IMAGES.
+image_ref() { echo "$REGISTRY/bukva/$1:$IMAGE_TAG"; }
 
 HELM=$(scripts/get-helm.sh 2>/dev/null || true)
 helm() { "$HELM" "$@"; }
+kc() { kubectl --context "$CONTEXT" "$@"; }
 
 # "1.34.2" >= "1.32"?
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; }
 
-kube_context() { if [ "$(cluster_tool)" = k3d ]; then echo "k3d-$CLUSTER_NAME"; else echo "kind-$CLUSTER_NAME"; fi; }
-kc() { kubectl --context "$(kube_context)" "$@"; }
+# retry N DELAY_S CMD...: run CMD until it succeeds, at most N times.
+retry() {
+  local n=$1 delay=$2 i
+  shift 2
+  for ((i = 1; ; i++)); do
+    "$@" && return 0
+    [ "$i" -ge "$n" ] && return 1
+    log "attempt $i/$n failed: retrying in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+# wait_created NS KIND/NAME TIMEOUT_S: wait until an object exists (rollout status and
+# kubectl wait fail with NotFound on an object a controller has not created yet).
+wait_created() {
+  local ns=$1 obj=$2 deadline=$((SECONDS + $3))
+  until kc -n "$ns" get "$obj" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && die "$obj in namespace $ns was not created in $3 s"
+    sleep "$POLL_S"
+  done
+}
+
+# wait_job NAME TIMEOUT_S: wait until a Job completes. A Failed Job (its retries spent, or its
+# deadline passed), or a pod that cannot start (an image the registry lacks, a missing
+# ConfigMap or Secret: states a Job never turns into Failed), stops the wait at once, prints
+# the pods' logs and events, and fails.
+wait_job() {
+  local job=$1 deadline=$((SECONDS + $2)) state waiting
+  while :; do
+    state=$(kc -n "$NAMESPACE" get job "$job" \
+      -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}' 2>/dev/null) || true
+    case " $state " in
+      *" Complete "*) log "Job $job complete"; return 0 ;;
+      *" Failed "*) job_failed "$job" "failed" ;;
+    esac
+    waiting=$(kc -n "$NAMESPACE" get pods -l "batch.kubernetes.io/job-name=$job" \
+      -o jsonpath='{.items[*].status.containerStatuses[*].state.waiting.reason}' 2>/dev/null) || true
+    case " $waiting " in
+      *" ImagePullBackOff "* | *" InvalidImageName "* | *" CreateContainerConfigError "*)
+        job_failed "$job" "cannot start its pod ($waiting)" ;;
+    esac
+    [ "$SECONDS" -ge "$deadline" ] && job_failed "$job" "did not finish in $2 s"
+    sleep "$POLL_S"
+  done
+}
+
+job_failed() {
+  local job=$1 why=$2
+  printf '\n----- logs of Job %s -----\n' "$job" >&2
+  kc -n "$NAMESPACE" logs "job/$job" --all-containers --tail=200 >&2 || true
+  printf '\n----- events of Job %s -----\n' "$job" >&2
+  kc -n "$NAMESPACE" describe job "$job" >&2 || true
+  die "Job $job $why (logs above; kubectl --context $CONTEXT -n $NAMESPACE logs job/$job)"
+}
+
+# push_images NAME...: build the named images (of IMAGES) with this run's tag and push them to
+# the registry; docker's build cache makes an unchanged image quick.
+push_images() {
+  log "building $* as $REGISTRY/bukva/<name>:$IMAGE_TAG"
+  make --no-print-directory images IMAGE_REPO="$REGISTRY/bukva" IMAGE_TAG="$IMAGE_TAG" ONLY="$*"
+  local name
+  for name in "$@"; do
+    docker push -q "$(image_ref "$name")" >/dev/null
+  done
+  log "pushed $* to $REGISTRY"
+}
+
+# helm --set arguments pointing a chart's bukva images at the registry and the tag.
+image_values() {
+  local sets=()
+  case "$1" in
+    platform) sets+=("trainerImage.repository=$REGISTRY/bukva/trainer" "trainerImage.tag=$IMAGE_TAG") ;;
+    app) for c in predictor transformer frontend; do
+        sets+=("$c.image.repository=$REGISTRY/bukva/$c" "$c.image.tag=$IMAGE_TAG")
+      done ;;
+  esac
+  local IFS=,
+  echo "--set=${sets[*]}"
+}
+
+# deploy_app VERSION: install or upgrade charts/bukva serving registry version VERSION of the
+# model, with this run's images, and wait until it is Ready. A new version or new images
+# change the InferenceService, so KServe rolls the predictor out itself.
+deploy_app() {
+  log "charts/bukva -> namespace $NAMESPACE (model version $1, images $IMAGE_TAG)"
+  helm upgrade --install "$APP_RELEASE" charts/bukva --kube-context "$CONTEXT" \
+    -n "$NAMESPACE" -f charts/bukva/values-kind.yaml "$(image_values app)" \
+    --set-string predictor.modelVersion="$1"
+  wait_ready
+}
+
+wait_ready() {
+  log "waiting for InferenceService $APP_RELEASE to be Ready"
+  wait_created "$NAMESPACE" "inferenceservice/$APP_RELEASE" 120
+  kc -n "$NAMESPACE" wait --for=condition=Ready "inferenceservice/$APP_RELEASE" --timeout=600s
+  kc -n "$NAMESPACE" rollout status "deployment/$APP_RELEASE-frontend" --timeout=300s
+}
+
+# The model version the installed app declares (empty when the app is not installed).
+deployed_version() {
+  local uri
+  uri=$(kc -n "$NAMESPACE" get inferenceservice "$APP_RELEASE" -o \
+    jsonpath='{.spec.predictor.containers[0].env[?(@.name=="BUKVA_MODEL_URI")].value}' 2>/dev/null) || true
+  [ -n "$uri" ] && echo "${uri##*/}"
+  return 0
+}
+
+# run_training: the training Jobs of kustomize/overlays/$OVERLAY (default kind) in NAMESPACE,
+# with this run's trainer image: bukva-data, then bukva-train. Re-running replaces the Jobs; DVC
+# skips what did not change. Sets CHAMPION (the registry version @champion after the gate) and
+# PROMOTED (true|false), from bukva-train's termination message (kustomize/base/job/job_state.py).
+run_training() {
+  local overlay=${OVERLAY:-kind} dir=run/cluster/kustomize msg
+  [ -f "kustomize/overlays/$overlay/kustomization.yaml" ] || die "no overlay kustomize/overlays/$overlay"
+  mkdir -p "$dir"
+  cat >"$dir/kustomization.yaml" <<EOF
+# Written by scripts/cluster-lib.sh for one run: the overlay, in NAMESPACE, with the pushed image.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: $NAMESPACE
+resources:
+  - ../../../kustomize/overlays/$overlay
+images:
+  - name: bukva/trainer
+    newName: $REGISTRY/bukva/trainer
+    newTag: "$IMAGE_TAG"
+EOF
+  log "training Jobs (kustomize/overlays/$overlay, $(image_ref trainer))"
+  kc -n "$NAMESPACE" delete job -l app.kubernetes.io/component=training --ignore-not-found --wait=true
+  kc kustomize "$dir" | kc apply -f -
+  log "bukva-data: ingest, prepare, split"
+  wait_job bukva-data 3600
+  log "bukva-train: pretrain, train, evaluate, register"
+  kc -n "$NAMESPACE" patch job bukva-train --type=merge -p '{"spec":{"suspend":false}}'
+  wait_job bukva-train 7200
+  msg=$(kc -n "$NAMESPACE" get pods -l batch.kubernetes.io/job-name=bukva-train -o \
+    jsonpath='{range .items[*]}{.status.containerStatuses[0].state.terminated.message}{"\n"}{end}' |
+    grep 'champion=' | tail -1) || true
+  CHAMPION=$(sed -n 's/.*champion=\([0-9][0-9]*\).*/\1/p' <<<"$msg")
+  PROMOTED=$(sed -n 's/.*promoted=\([a-z]*\).*/\1/p' <<<"$msg")
+  [ -n "$CHAMPION" ] || die "bukva-train reported no champion (termination message: '$msg')"
+  log "registry: champion is version $CHAMPION (promoted by this run: $PROMOTED)"
+}

@@ -1,63 +1,32 @@
 #!/usr/bin/env bash
-# `make train-job`: seed the DVC remote in MinIO with the raw data, then run training as
-# Kubernetes Jobs (kustomize/overlays/$OVERLAY): bukva-data (prepare, split), then bukva-train
-# (pretrain, train, evaluate, register -> MLflow alias "champion"). Re-running replaces the Jobs;
-# DVC skips every stage whose inputs did not change. RESTART_PREDICTOR=1 (default when the app
-# is installed) rolls the predictor so it loads the new champion.
+# `make train-job`: run training in the cluster as Kubernetes Jobs (kustomize/overlays/$OVERLAY)
+# with the trainer image of IMAGE_TAG (default: this checkout's tag; built and pushed first): bukva-data (ingest from the public data sets or INGEST_SOURCE, prepare, split), then
+# bukva-train (pretrain, train, evaluate, register behind the promotion gate).
+#
+# When the gate promotes a new version and the app is installed, the app is upgraded to serve
+# it: `helm upgrade --reuse-values --set predictor.modelVersion=N`. The InferenceService changes,
+# so KServe rolls the predictor out itself (a `kubectl rollout restart` of its Deployment would
+# be undone by KServe's reconciler). When the gate keeps the champion, nothing is rolled.
 # shellcheck source=scripts/cluster-lib.sh
 source "$(dirname "$0")/cluster-lib.sh"
-OVERLAY=${OVERLAY:-kind}
-DVC_REMOTE_URL=s3://dvc/bukva          # kustomize/base/kustomization.yaml
-SEED_PORT=${SEED_PORT:-19000}
+resolve_tag
 
-seed_remote() {
-  log "seeding the DVC remote ($DVC_REMOTE_URL) with data/raw"
-  .venv/bin/dvc repro ingest
-  local secret=bukva-platform-s3
-  AWS_ACCESS_KEY_ID=$(kc -n "$NAMESPACE" get secret "$secret" -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d)
-  AWS_SECRET_ACCESS_KEY=$(kc -n "$NAMESPACE" get secret "$secret" -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d)
-  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-  kc -n "$NAMESPACE" port-forward svc/bukva-platform-minio "$SEED_PORT:9000" >/dev/null &
-  local pf=$!
-  # shellcheck disable=SC2064  # expand $pf now: it is local to this function
-  trap "kill $pf 2>/dev/null || true" EXIT
-  for _ in $(seq 30); do
-    curl -fsS "http://127.0.0.1:$SEED_PORT/minio/health/ready" >/dev/null 2>&1 && break
-    sleep 1
-  done
-  # A local-only remote (.dvc/config.local, gitignored): the project's config stays untouched.
-  .venv/bin/dvc remote add --local --force bukva-cluster "$DVC_REMOTE_URL"
-  .venv/bin/dvc remote modify --local bukva-cluster endpointurl "http://127.0.0.1:$SEED_PORT"
-  .venv/bin/dvc push -r bukva-cluster ingest
-  kill "$pf" 2>/dev/null || true
-}
+kc get namespace "$NAMESPACE" >/dev/null 2>&1 ||
+  die "no namespace $NAMESPACE in context $CONTEXT: run 'make cluster-up' first"
+# The Jobs run this tree's trainer image: make sure the registry has it (a tag it lacks would
+# leave the pods in ImagePullBackOff).
+push_images trainer
+run_training
 
-run_jobs() {
-  log "training Jobs (kustomize/overlays/$OVERLAY)"
-  kc -n "$NAMESPACE" delete job -l app.kubernetes.io/component=training --ignore-not-found --wait=true
-  kc apply -k "kustomize/overlays/$OVERLAY"
-  log "bukva-data: prepare, split"
-  wait_job bukva-data 3600
-  log "bukva-train: pretrain, train, evaluate, register"
-  kc -n "$NAMESPACE" patch job bukva-train --type=merge -p '{"spec":{"suspend":false}}'
-  wait_job bukva-train 7200
-}
-
-# Wait for a Job to complete; on failure show its logs and stop.
-wait_job() {
-  local job=$1 timeout=$2
-  if ! kc -n "$NAMESPACE" wait --for=condition=complete "job/$job" --timeout="${timeout}s" 2>/dev/null; then
-    kc -n "$NAMESPACE" logs "job/$job" --tail=50 || true
-    die "Job $job did not complete (kubectl -n $NAMESPACE describe job $job)"
-  fi
-  kc -n "$NAMESPACE" logs "job/$job" --tail=5 || true
-}
-
-seed_remote
-run_jobs
-if kc -n "$NAMESPACE" get deployment "$APP_RELEASE-predictor" >/dev/null 2>&1 && [ "${RESTART_PREDICTOR:-1}" = 1 ]; then
-  log "rolling the predictor onto the new champion"
-  kc -n "$NAMESPACE" rollout restart "deployment/$APP_RELEASE-predictor"
-  kc -n "$NAMESPACE" rollout status "deployment/$APP_RELEASE-predictor" --timeout=600s
+deployed=$(deployed_version)
+if [ -z "$deployed" ]; then
+  log "training done; the app is not installed (make cluster-up installs it with version $CHAMPION)"
+elif [ "$deployed" = "$CHAMPION" ]; then
+  log "training done; the app already serves version $CHAMPION: nothing to roll"
+else
+  log "promoting: the app serves version $deployed, the champion is $CHAMPION"
+  helm upgrade "$APP_RELEASE" charts/bukva --kube-context "$CONTEXT" -n "$NAMESPACE" \
+    --reuse-values --set-string predictor.modelVersion="$CHAMPION"
+  wait_ready
+  log "the app serves version $CHAMPION"
 fi
-log "training done: champion registered in MLflow (bukva-cnn@champion)"

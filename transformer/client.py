@@ -20,8 +20,10 @@ from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-INPUT = "image"
-OUTPUTS = ("label_logits", "uppercase_logit")
+from bukva.contract import GEOMETRY, INPUT, LABEL_LOGITS, UPPERCASE_LOGIT, infer_path
+
+OUTPUTS = (LABEL_LOGITS, UPPERCASE_LOGIT)
+MODEL_VERSION = "model_version"  # beside the logits: the version the predictor says answered
 UNAVAILABLE_HTTP = {502, 503, 504}
 UNAVAILABLE_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
@@ -35,9 +37,16 @@ class PredictorError(RuntimeError):
 
 
 class PredictorClient(Protocol):
-    async def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
+    async def infer(
+        self, batch: np.ndarray, geometry: np.ndarray | None = None
+    ) -> dict[str, np.ndarray | str]: ...
 
     async def close(self) -> None: ...
+
+
+def _inputs(batch: np.ndarray, geometry: np.ndarray | None) -> list[tuple[str, np.ndarray]]:
+    """The predictor's inputs: the image batch, and the geometry when there is one."""
+    return [(INPUT, batch)] + ([] if geometry is None else [(GEOMETRY, geometry)])
 
 
 def _outputs(named: dict[str, tuple[list[int], bytes]]) -> dict[str, np.ndarray]:
@@ -60,7 +69,7 @@ class RestClient:
 
     def __init__(self, host: str, model_name: str, timeout: float, use_ssl: bool = False):
         scheme = "https" if use_ssl else "http"
-        self.url = f"{scheme}://{host}/v2/models/{model_name}/infer"
+        self.url = f"{scheme}://{host}{infer_path(model_name)}"
         self.model_name, self.timeout = model_name, timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -73,15 +82,18 @@ class RestClient:
             )
         return self._session
 
-    async def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        raw = np.ascontiguousarray(batch, dtype="<f4").tobytes()
-        spec = {"name": INPUT, "datatype": "FP32", "shape": list(batch.shape)}
-        header = orjson.dumps(
-            {
-                "inputs": [spec | {"parameters": {"binary_data_size": len(raw)}}],
-                "parameters": {"binary_data_output": True},
-            }
-        )
+    async def infer(
+        self, batch: np.ndarray, geometry: np.ndarray | None = None
+    ) -> dict[str, np.ndarray | str]:
+        specs, raw = [], b""
+        for name, array in _inputs(batch, geometry):
+            data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+            specs.append(
+                {"name": name, "datatype": "FP32", "shape": list(array.shape)}
+                | {"parameters": {"binary_data_size": len(data)}}
+            )
+            raw += data
+        header = orjson.dumps({"inputs": specs, "parameters": {"binary_data_output": True}})
         headers = {
             INFERENCE_CONTENT_LENGTH_HEADER: str(len(header)),
             "content-type": "application/octet-stream",
@@ -111,8 +123,18 @@ class RestClient:
         except (ValueError, TypeError, AttributeError) as exc:  # orjson's error is a ValueError
             raise PredictorError(f"predictor answer is not a v2 response ({exc})") from None
 
+    async def versions(self) -> list[str]:
+        """The predictor's v2 metadata `versions` ([] when it does not say or cannot answer)."""
+        url = self.url.removesuffix("/infer")
+        try:
+            async with self._connect().get(url) as r:
+                body = orjson.loads(await r.read()) if r.status == 200 else {}
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return []
+        return [str(v) for v in body.get("versions") or []]
+
     @staticmethod
-    def _parse(body: bytes, length: int) -> dict[str, np.ndarray]:
+    def _parse(body: bytes, length: int) -> dict[str, np.ndarray | str]:
         header = orjson.loads(body[:length])
         named, offset = {}, length
         for output in header.get("outputs", []):
@@ -122,7 +144,7 @@ class RestClient:
             else:
                 data, offset = body[offset : offset + size], offset + size
             named[output.get("name")] = (output.get("shape"), data)
-        return _outputs(named)
+        return _outputs(named) | {MODEL_VERSION: str(header.get("model_version") or "")}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -152,15 +174,21 @@ class GrpcClient:
             self._stub = GRPCInferenceServiceStub(self._channel)
         return self._stub
 
-    async def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    async def infer(
+        self, batch: np.ndarray, geometry: np.ndarray | None = None
+    ) -> dict[str, np.ndarray | str]:
+        inputs = _inputs(batch, geometry)
         request = pb.ModelInferRequest(
             model_name=self.model_name,
             inputs=[
                 pb.ModelInferRequest.InferInputTensor(
-                    name=INPUT, datatype="FP32", shape=list(batch.shape)
+                    name=name, datatype="FP32", shape=list(array.shape)
                 )
+                for name, array in inputs
             ],
-            raw_input_contents=[np.ascontiguousarray(batch, dtype="<f4").tobytes()],
+            raw_input_contents=[
+                np.ascontiguousarray(array, dtype="<f4").tobytes() for _, array in inputs
+            ],
         )
         try:
             response = await self._connect().ModelInfer(request, timeout=self.timeout)
@@ -175,7 +203,17 @@ class GrpcClient:
                 out.name: (list(out.shape), data)
                 for out, data in zip(response.outputs, raw, strict=True)
             }
-        )
+        ) | {MODEL_VERSION: response.model_version}
+
+    async def versions(self) -> list[str]:
+        """The predictor's v2 metadata `versions` ([] when it does not say or cannot answer)."""
+        try:
+            answer = await self._connect().ModelMetadata(
+                pb.ModelMetadataRequest(name=self.model_name), timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError:
+            return []
+        return list(answer.versions)
 
     async def close(self) -> None:
         if self._channel is not None:

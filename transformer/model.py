@@ -1,8 +1,9 @@
 """The KServe transformer: drawings in, top-k characters out. No torch.
 
 `preprocess` decodes the `image` tensor and normalises each drawing with `bukva.preprocess`
-(the function the training pipeline used, so serving sees what training saw); blank drawings
-are set aside. `predict` sends the rest to the predictor as one FP32 [N,1,28,28] batch.
+(the function the training pipeline used, so serving sees what training saw), which also
+measures its geometry in its frame (the canvas); blank drawings are set aside. `predict` sends
+the rest to the predictor as one FP32 [N,1,28,28] batch plus their FP32 [N,5] geometry.
 `postprocess` turns logits into top-k characters, probabilities and the uppercase answer.
 
 Output tensors, one row per image (see docs/architecture.md):
@@ -13,17 +14,39 @@ Output tensors, one row per image (see docs/architecture.md):
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
-from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve import InferRequest, InferResponse, Model
 from kserve.errors import InferenceError, InvalidInput, ModelNotReady
 from prometheus_client import Counter, Histogram
 
 from bukva.alphabet import CLASSES, NUM_CLASSES, has_case
-from bukva.preprocess import BlankImageError, ImageError, normalize
-from transformer.client import PredictorClient, PredictorError, PredictorUnavailable
+from bukva.contract import (
+    CASE_KNOWN,
+    GEOMETRY_SIZE,
+    INPUT,
+    INPUT_SHAPE,
+    LABEL,
+    LABEL_LOGITS,
+    PROBABILITY,
+    STATUS,
+    STATUS_BLANK,
+    STATUS_OK,
+    TRANSFORMER_INPUTS,
+    UPPERCASE_LOGIT,
+    UPPERCASE_PROBABILITY,
+    infer_path,
+    transformer_outputs,
+)
+from bukva.preprocess import BlankImageError, ImageError, normalize_with_geometry
+from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response, softmax
+from transformer.client import (
+    MODEL_VERSION,
+    PredictorClient,
+    PredictorError,
+    PredictorUnavailable,
+)
 from transformer.images import (
     InputError,
     InputLimits,
@@ -32,9 +55,7 @@ from transformer.images import (
     from_canvas,
 )
 
-INPUT = "image"
 INLINE_IMAGES = 4  # larger batches are preprocessed in a worker thread
-OK, BLANK = "ok", "blank"
 HAS_CASE = np.array([has_case(c) for c in CLASSES])
 LABELS = np.array([c.encode() for c in CLASSES], dtype=object)
 
@@ -44,7 +65,7 @@ PREDICTIONS = Counter(
 TOP1 = Histogram(
     "bukva_top1_probability",
     "Probability of the top-1 answer (low values: the model is unsure)",
-    buckets=(0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+    buckets=TOP1_BUCKETS,
 )
 NOTHING_DRAWN = Counter("bukva_nothing_drawn_total", "Images with no ink (answered 'blank')")
 INVALID = Counter("bukva_invalid_input_total", "Requests rejected as bad input", ["reason"])
@@ -65,32 +86,23 @@ class Prepared:
 
     request: InferRequest
     batch: np.ndarray  # float32 [M, 1, 28, 28], M = images with ink
+    geometry: np.ndarray  # float32 [M, 5], `bukva.geometry.FEATURES`
     blank: np.ndarray  # bool [N]
     top_k: int
     logits: dict[str, np.ndarray] | None = None  # set by predict
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+async def _no_versions() -> list[str]:
+    return []
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def tensor(name: str, array: np.ndarray, datatype: str) -> InferOutput:
-    """An output holding raw bytes: KServe then encodes it for JSON, binary REST or gRPC alike
-    (an output holding a numpy array trips KServe 0.21's gRPC encoder)."""
-    output = InferOutput(name, list(array.shape), datatype)
-    output.set_data_from_numpy(array, binary_data=True)
-    return output
-
-
 def bad_input(reason: str, message: str) -> InvalidInput:
     """Count a rejected request and build the 400 / INVALID_ARGUMENT error for it."""
-    INVALID.labels(reason=reason).inc()
-    return InvalidInput(message)
+    return invalid_input(INVALID, reason, message)
 
 
 class BukvaTransformer(Model):
@@ -108,21 +120,20 @@ class BukvaTransformer(Model):
             raise ValueError(f"top_k must be 1..{NUM_CLASSES}, got {top_k}")
         self.client, self.top_k, self.limits = client, top_k, limits or InputLimits()
         self.ready = True  # nothing to load; predictor health is KServe's optional check
+        self.version = ""  # the model version the predictor last answered with
+
+    async def served_versions(self) -> list[str]:
+        """The v2 metadata's `versions`: the predictor's, as its answers or metadata say."""
+        if not self.version:
+            versions = await getattr(self.client, "versions", _no_versions)()
+            self.version = versions[0] if versions else ""
+        return [self.version]
 
     def get_input_types(self) -> list[dict]:
-        return [
-            {"name": INPUT, "datatype": "BYTES", "shape": [-1]},
-            {"name": INPUT, "datatype": "UINT8", "shape": [-1, -1, -1, 4]},
-        ]
+        return metadata(TRANSFORMER_INPUTS)
 
     def get_output_types(self) -> list[dict]:
-        return [
-            {"name": "label", "datatype": "BYTES", "shape": [-1, self.top_k]},
-            {"name": "probability", "datatype": "FP32", "shape": [-1, self.top_k]},
-            {"name": "uppercase_probability", "datatype": "FP32", "shape": [-1]},
-            {"name": "case_known", "datatype": "BOOL", "shape": [-1]},
-            {"name": "status", "datatype": "BYTES", "shape": [-1]},
-        ]
+        return metadata(transformer_outputs(self.top_k))
 
     def validate(self, payload):  # KServe's v1/v2 dict checks do not apply to Prepared
         return payload
@@ -180,7 +191,7 @@ class BukvaTransformer(Model):
         """
         if not isinstance(payload, InferRequest):
             raise bad_input(
-                "protocol", "this server speaks the v2 protocol: POST /v2/models/bukva/infer"
+                "protocol", f"this server speaks the v2 protocol: POST {infer_path(self.name)}"
             )
         top_k = self._top_k(payload)
         shape = payload.inputs[0].shape if len(payload.inputs) == 1 else []
@@ -191,23 +202,29 @@ class BukvaTransformer(Model):
     def _prepare(self, payload: InferRequest, top_k: int) -> Prepared:
         images = self.drawings(payload)
         blank = np.zeros(len(images), dtype=bool)
-        rows = []
+        rows, geometry = [], []
         for index, image in enumerate(images):
             try:
-                rows.append(normalize(image))
+                row, frame = normalize_with_geometry(image)
+                rows.append(row)
+                geometry.append(frame.vector())
             except BlankImageError:
                 blank[index] = True
             except ImageError as exc:
                 raise bad_input("not_an_image", f"image {index}: {exc}") from None
-        batch = np.stack(rows)[:, None] if rows else np.zeros((0, 1, 28, 28), np.float32)
+        batch = np.stack(rows)[:, None] if rows else np.zeros((0, *INPUT_SHAPE), np.float32)
+        frames = np.stack(geometry) if geometry else np.zeros((0, GEOMETRY_SIZE), np.float32)
         NOTHING_DRAWN.inc(int(blank.sum()))
-        return Prepared(payload, batch.astype(np.float32, copy=False), blank, top_k)
+        return Prepared(
+            payload, batch.astype(np.float32, copy=False), frames.astype(np.float32), blank, top_k
+        )
 
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> Prepared:
         """Ask the predictor for the inked images' logits (skipped when all are blank)."""
         if len(payload.batch):
             try:
-                payload.logits = await self.client.infer(payload.batch)
+                payload.logits = await self.client.infer(payload.batch, payload.geometry)
+                self.version = str(payload.logits.get(MODEL_VERSION) or self.version)
             except PredictorUnavailable as exc:
                 raise PredictorDown(self.name, f"Predictor unavailable: {exc}") from None
             except PredictorError as exc:
@@ -222,29 +239,23 @@ class BukvaTransformer(Model):
         uppercase = np.zeros(n, dtype=np.float32)
         case_known = np.zeros(n, dtype=bool)
         if len(result.batch):
-            probs = softmax(result.logits["label_logits"].astype(np.float64))
+            probs = softmax(result.logits[LABEL_LOGITS].astype(np.float64))
             top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
             inked = ~blank
             labels[inked] = LABELS[top]
             probability[inked] = np.take_along_axis(probs, top, axis=1)
-            uppercase[inked] = sigmoid(result.logits["uppercase_logit"][:, 0])
+            uppercase[inked] = sigmoid(result.logits[UPPERCASE_LOGIT][:, 0])
             case_known[inked] = HAS_CASE[top[:, 0]]
             for index, p in zip(top[:, 0], probability[inked, 0], strict=True):
                 PREDICTIONS.labels(character=CLASSES[index]).inc()
                 TOP1.observe(float(p))
-        status = np.where(blank, BLANK.encode(), OK.encode()).astype(object)
-        request = result.request
+        status = np.where(blank, STATUS_BLANK.encode(), STATUS_OK.encode()).astype(object)
         outputs = [
-            tensor("label", labels, "BYTES"),
-            tensor("probability", probability, "FP32"),
-            tensor("uppercase_probability", uppercase, "FP32"),
-            tensor("case_known", case_known, "BOOL"),
-            tensor("status", status, "BYTES"),
+            output(LABEL, labels, "BYTES"),
+            output(PROBABILITY, probability, "FP32"),
+            output(UPPERCASE_PROBABILITY, uppercase, "FP32"),
+            output(CASE_KNOWN, case_known, "BOOL"),
+            output(STATUS, status, "BYTES"),
         ]
-        return InferResponse(
-            response_id=request.id or str(uuid.uuid4()),
-            model_name=self.name,
-            infer_outputs=outputs,
-            use_binary_outputs=request.use_binary_outputs,
-            requested_outputs=request.request_outputs,
-        )
+        version = str((result.logits or {}).get(MODEL_VERSION) or self.version)
+        return response(result.request, self.name, outputs, version)

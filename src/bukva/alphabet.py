@@ -12,10 +12,12 @@ CLASSES: tuple[str, ...] = tuple(DIGITS + LETTERS)
 NUM_CLASSES: int = len(CLASSES)  # 43
 INDEX: dict[str, int] = {c: i for i, c in enumerate(CLASSES)}
 
-# Letters that have uppercase samples in the training data. Only for these is the
-# uppercase head's answer meaningful; digits never have a case. Kept in sync with the
-# data by the `ingest` stage, which fails if the data disagrees.
-CASED_LETTERS: frozenset[str] = frozenset("абвгдежзйклноєії")
+# Letters whose uppercase answer is meaningful: all 33, since the block-letter source
+# (`pipelines/sources/fonts.py`) draws every letter in both cases; digits never have a case.
+CASED_LETTERS: frozenset[str] = frozenset(LETTERS)
+# Letters that have uppercase samples in the Rukopys scans (cursive capitals). Kept in sync
+# with the data by the `ingest` stage, which fails if the data disagrees.
+SCANNED_CAPITALS: frozenset[str] = frozenset("абвгдежзйклноєії")
 
 IMAGE_SIZE: int = 28  # model input is [N, 1, IMAGE_SIZE, IMAGE_SIZE]
 

@@ -10,6 +10,10 @@ Training (`pipelines/prepare.py`), evaluation, the serving transformer and the t
 4. Downscale (antialiased bilinear) to a 20x20 box and place it in 28x28 by its centre of
    mass, as MNIST was made.
 
+Step 2 throws size and position away; `normalize_with_geometry` also returns them (the ink's
+box as fractions of its frame, `bukva.geometry.Geometry`), for the case head: training,
+evaluation and the transformer all take both from this one function.
+
 Standard library, numpy and Pillow only.
 """
 
@@ -22,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from bukva.alphabet import IMAGE_SIZE
+from bukva.geometry import Geometry, box_geometry
 
 BOX = 20  # the glyph's longer side in the 28x28 output, as in MNIST
 WORK = 4 * BOX  # working resolution for stroke-width normalisation
@@ -165,15 +170,35 @@ def normalize(
         BlankImageError: nothing is drawn.
         ImageError: the input is not an image this function understands.
     """
+    return normalize_with_geometry(image, bbox)[0]
+
+
+def normalize_with_geometry(
+    image: Image.Image | np.ndarray,
+    bbox: tuple[int, int, int, int] | None = None,
+) -> tuple[np.ndarray, Geometry]:
+    """`normalize`, plus the drawing's geometry in its frame (`bukva.geometry`): the ink's
+    height, width and centre as fractions of the whole image (the canvas, the Rukopys cell),
+    which `normalize` throws away and the case head needs. A `bbox` crop is measured in the
+    whole image's frame.
+
+    Raises:
+        BlankImageError, ImageError: as `normalize`.
+    """
     ink = to_ink(image)
+    frame_h, frame_w = ink.shape
+    r_off = c_off = 0
     if bbox is not None:
         r0, r1, c0, c1 = bbox
-        ink = ink[max(r0, 0) : r1 + 1, max(c0, 0) : c1 + 1]
+        r_off, c_off = max(r0, 0), max(c0, 0)
+        ink = ink[r_off : r1 + 1, c_off : c1 + 1]
     mask = ink > INK_THRESHOLD
     if int((ink > 0.5).sum()) < MIN_INK_PIXELS:
         raise BlankImageError("nothing is drawn: the image has no ink")
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
+    box = (rows[0] + r_off, rows[-1] + r_off, cols[0] + c_off, cols[-1] + c_off)
+    geometry = box_geometry(tuple(int(v) for v in box), frame_h, frame_w)
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
     # Longer side to WORK pixels, aspect ratio kept, centred on a WORK x WORK square.
@@ -196,9 +221,14 @@ def normalize(
     oy = int(np.clip(round(IMAGE_SIZE / 2 - cy), 0, max_off))
     ox = int(np.clip(round(IMAGE_SIZE / 2 - cx), 0, max_off))
     out[oy : oy + side, ox : ox + side] = small
-    return out
+    return out, geometry
 
 
 def normalize_batch(images: list) -> np.ndarray:
     """Normalize several drawings into one float32 [N, 1, 28, 28] batch."""
     return np.stack([normalize(im) for im in images])[:, None, :, :].astype(np.float32)
+
+
+def geometry_batch(geometries: list[Geometry]) -> np.ndarray:
+    """Geometries as the model's float32 [N, 5] `geometry` input (`bukva.geometry.FEATURES`)."""
+    return np.stack([g.vector() for g in geometries]).reshape(-1, 5).astype(np.float32)

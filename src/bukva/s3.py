@@ -11,7 +11,6 @@ the endpoint in the message, after a short timeout and one retry, never a long h
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,10 +59,12 @@ def is_s3_uri(uri: str) -> bool:
 
 
 def endpoint_url(env: Mapping[str, str] | None = None) -> str | None:
-    """The S3 endpoint: AWS_ENDPOINT_URL, else MLFLOW_S3_ENDPOINT_URL, else None (AWS)."""
-    env = os.environ if env is None else env
-    settings = Settings.from_env(dict(env))
-    return settings.aws_endpoint_url or env.get("MLFLOW_S3_ENDPOINT_URL") or None
+    """The S3 endpoint: AWS_ENDPOINT_URL, else MLFLOW_S3_ENDPOINT_URL, else None (AWS).
+
+    `env` (default: the process environment) is read through `Settings`, like every variable.
+    """
+    settings = Settings.from_env(env)
+    return settings.aws_endpoint_url or settings.mlflow_s3_endpoint_url or None
 
 
 def describe_endpoint(url: str | None) -> str:
@@ -81,6 +82,7 @@ def client(env: Mapping[str, str] | None = None, endpoint: str | None = None) ->
     import boto3
     from botocore.config import Config
 
+    settings = Settings.from_env(env)
     url = endpoint if endpoint is not None else endpoint_url(env)
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
@@ -88,16 +90,15 @@ def client(env: Mapping[str, str] | None = None, endpoint: str | None = None) ->
         retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         s3={"addressing_style": "path"},
     )
-    env = os.environ if env is None else env
     return boto3.client(
         "s3",
         endpoint_url=url,
         config=config,
-        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        region_name=settings.aws_default_region,
         # None lets boto3 fall back to its other sources (profiles, instance roles).
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        aws_access_key_id=settings.aws_access_key_id or None,
+        aws_secret_access_key=settings.aws_secret_access_key or None,
+        aws_session_token=settings.aws_session_token or None,
     )
 
 

@@ -7,12 +7,22 @@ when `Settings.from_env()` is called, never at import time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-MODEL_NAME = "bukva"  # the v2 model name both KServe servers expose
-REGISTERED_MODEL = "bukva-cnn"  # MLflow registered model
-CHAMPION_ALIAS = "champion"
+# The names live in the contract; imported here for the default below and for callers that
+# already read them from settings.
+from bukva.contract import CHAMPION_ALIAS, CHAMPION_URI, MODEL_NAME, REGISTERED_MODEL
+
+__all__ = [
+    "CHAMPION_ALIAS",
+    "ENV_VARS",
+    "MODEL_NAME",
+    "REGISTERED_MODEL",
+    "Settings",
+    "project_root",
+]
 
 
 def project_root() -> Path:
@@ -28,7 +38,7 @@ class Settings:
     # MLflow tracking + registry. Empty: a SQLite store inside the project (mlruns/).
     mlflow_tracking_uri: str = ""
     # What the predictor serves: a registry URI, a local folder or an s3:// folder.
-    bukva_model_uri: str = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+    bukva_model_uri: str = CHAMPION_URI
     # KServe's storage-initializer convention; when set it wins over BUKVA_MODEL_URI.
     storage_uri: str = ""
     # The transformer's v2 base URL as the frontend sees it.
@@ -42,6 +52,14 @@ class Settings:
     aws_endpoint_url: str = ""
     # The same endpoint for MLflow's own S3 client (tracking server, direct s3:// model reads).
     mlflow_s3_endpoint_url: str = ""
+    # S3 credentials and region (boto3's names). Empty keys: boto3's other sources (profiles,
+    # instance roles). Never printed: kept out of the repr.
+    aws_access_key_id: str = field(default="", repr=False)
+    aws_secret_access_key: str = field(default="", repr=False)
+    aws_session_token: str = field(default="", repr=False)
+    aws_default_region: str = "us-east-1"
+    # `make services`: use this S3 endpoint (e.g. MinIO) instead of starting moto.
+    bukva_s3_service_endpoint: str = ""
     # PostgreSQL server (no database) where `make services` creates bukva_mlflow / bukva_optuna.
     bukva_postgres_url: str = "postgresql://postgres@127.0.0.1:5432"
     # Optuna storage for `make tune` (SQLAlchemy URL); empty: sqlite optuna.db in the project.
@@ -54,9 +72,16 @@ class Settings:
     bukva_prometheus_url: str = "http://127.0.0.1:9090"
     # Port of the app's own Prometheus /metrics endpoint; "0" turns it off.
     bukva_metrics_port: str = "9102"
+    # Address that endpoint listens on (all interfaces, so Prometheus in a cluster reaches it).
+    bukva_metrics_address: str = "0.0.0.0"
+    # Log level of the KServe servers (KServe reads KSERVE_LOGLEVEL itself; the launchers pass
+    # this default). WARNING in production: request latency is in the metrics, not the log.
+    kserve_loglevel: str = "WARNING"
+    # "true": the servers log a latency trace line per request (kserve.trace, seen at INFO).
+    bukva_request_trace: str = "false"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every field from `env` (default: os.environ), keeping defaults for unset ones."""
         env = os.environ if env is None else env
         values = {f.name: env[f.name.upper()] for f in fields(cls) if f.name.upper() in env}
@@ -79,6 +104,11 @@ class Settings:
     @property
     def model_uri(self) -> str:
         return self.storage_uri or self.bukva_model_uri
+
+    @property
+    def request_trace(self) -> bool:
+        """BUKVA_REQUEST_TRACE as a boolean (1, true, yes, on)."""
+        return self.bukva_request_trace.strip().lower() in {"1", "true", "yes", "on"}
 
 
 ENV_VARS: tuple[str, ...] = tuple(f.name.upper() for f in fields(Settings))

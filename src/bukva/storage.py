@@ -14,7 +14,8 @@ Writes never go straight to the store: `FeedbackOutbox` first puts the record in
 local disk, then delivers it. Keys are fixed by the record id, so a delivery retried after a
 crash rewrites the same two objects and the store ends up with each record exactly once.
 
-Standard library, plus boto3 for S3 (imported only when an S3 store is opened).
+Standard library, plus boto3 for S3 (imported by `bukva.s3` only when an S3 store is used);
+`s3://` URIs are parsed by `bukva.s3.S3Location`, here as everywhere.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bukva.alphabet import CLASSES, is_digit
+from bukva.s3 import S3Location, is_s3_uri
+from bukva.s3 import client as s3_client
 
 SCHEMA_VERSION = 1
 
@@ -88,22 +91,21 @@ class S3Store:
     does not freeze the page; the outbox retries later instead.
     """
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str = ""):
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
+    def __init__(self, location: S3Location, endpoint_url: str = ""):
+        self.bucket = location.bucket
+        self.prefix = location.prefix
         self.endpoint_url = endpoint_url
-        self.location = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.location = str(location)
+        self._where = location
         self._client: Any = None
 
     def _s3(self) -> Any:
         if self._client is None:
-            from bukva import s3
-
-            self._client = s3.client(endpoint=self.endpoint_url or None)
+            self._client = s3_client(endpoint=self.endpoint_url or None)
         return self._client
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+        return self._where.key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -134,11 +136,12 @@ class S3Store:
 
 def open_store(uri: str, endpoint_url: str = "", base: str | Path = ".") -> ObjectStore:
     """The store at `uri`: `s3://bucket/prefix`, or a folder (relative paths from `base`)."""
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"feedback URI {uri!r} names no bucket (expected s3://bucket/prefix)")
-        return S3Store(bucket, prefix, endpoint_url)
+    if is_s3_uri(uri):
+        try:
+            location = S3Location.parse(uri)
+        except ValueError as exc:
+            raise ValueError(f"feedback URI {uri!r}: {exc} (expected s3://bucket/prefix)") from None
+        return S3Store(location, endpoint_url)
     if "://" in uri:
         raise ValueError(f"feedback URI {uri!r}: only s3:// URIs and local folders are supported")
     path = Path(uri)

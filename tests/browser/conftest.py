@@ -1,10 +1,13 @@
 """Fixtures for the browser tests: the predictor, the transformer, an S3 store, the app, and
 Debian's Chromium driven by Playwright.
 
-Everything runs on loopback, started here and stopped when the module's tests are done. The
+Everything runs on loopback, started once for the whole browser run and stopped at its end. The
 model is the trained one at models/model (or BUKVA_TEST_MODEL) when it exists, else a freshly
 initialised network (the page must show an answer either way; only a trained one can be
 checked for the right character).
+
+Screenshots and the latency report go to reports/browser/ (ignored by git: tests never write
+into the tracked tree; `make screenshots` copies the README's on purpose).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.support.s3 import MotoS3, free_port
+from launch.processes import free_port
+from tests.support.s3 import MotoS3
 
 from .canvas import WS_PROBE
 from .services import ROOT, Process, streamlit_app, v2_server
+from .stub_transformer import StubTransformer
 
 if str(ROOT) not in sys.path:  # model/ and frontend/ are top-level packages
     sys.path.insert(0, str(ROOT))
@@ -37,6 +42,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TRAINED_MODEL = Path(os.environ.get("BUKVA_TEST_MODEL", ROOT / "models" / "model"))
+OUTPUT = ROOT / "reports" / "browser"  # screenshots and browser_latency.json (git-ignored)
+PHONE = {"width": 390, "height": 844}
 BUCKET = "bukva-feedback"
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -73,16 +80,16 @@ def _boto_credentials() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if (TRAINED_MODEL / "config.json").is_file():
         return TRAINED_MODEL
-    from model import network
+    from bukva import network
 
     return network.save(network.BukvaNet(), tmp_path_factory.mktemp("model"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("logs")
     home = tmp_path_factory.mktemp("home")
@@ -132,13 +139,13 @@ def app_without_inference(tmp_path: Path) -> Iterator[tuple[str, int]]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
     from playwright.sync_api import expect, sync_playwright
 
-    # Two busy cores: a first page load (the canvas bundle is 400 kB) can take seconds.
+    # Two busy cores: a first page load can take seconds.
     expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -156,18 +163,58 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-@pytest.fixture
-def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
-    """A fresh browser tab; on failure its screenshot goes to reports/browser-failures/."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="uk-UA")
+def _context(browser, phone: bool = False) -> object:
+    """A fresh browser profile (a new Streamlit session), desktop or a touch phone."""
+    if phone:
+        context = browser.new_context(
+            viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2, locale="uk-UA"
+        )
+    else:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="uk-UA")
     context.add_init_script(WS_PROBE)
+    return context
+
+
+def _page(context, request: pytest.FixtureRequest) -> Iterator[object]:
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        shot = ROOT / "reports" / "browser-failures" / f"{request.node.name}.png"
+        shot = OUTPUT / "failures" / f"{request.node.name}.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
         print(f"\nscreenshot of the failed page: {shot}")
     context.close()
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser tab; on failure its screenshot goes to reports/browser/failures/."""
+    yield from _page(_context(browser), request)
+
+
+@pytest.fixture
+def phone(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh tab on a 390x844 touch phone."""
+    yield from _page(_context(browser, phone=True), request)
+
+
+@pytest.fixture
+def slow_app(tmp_path: Path) -> Iterator[tuple[str, StubTransformer]]:
+    """The app in front of a stand-in transformer that takes 1.5 s per answer: every stroke
+    drawn within that time is drawn while the app reruns."""
+    with StubTransformer(answer=("г", "т", "п"), delay_s=1.5) as stub:
+        env = {
+            "BUKVA_HOME": str(tmp_path),
+            "BUKVA_INFERENCE_URL": stub.url,
+            "BUKVA_FEEDBACK_URI": str(tmp_path / "feedback"),
+            "MLFLOW_TRACKING_URI": "",
+            "BUKVA_METRICS_PORT": "0",
+        }
+        app, url = streamlit_app(tmp_path, env, name="app-slow")
+        app.start()
+        try:
+            yield url, stub
+        finally:
+            app.stop()

@@ -6,7 +6,8 @@ the machine is idle.
 
 It answers `POST /v2/models/bukva/infer` with the output tensors the contract in
 docs/architecture.md names, always predicting `answer` (so tests can check what the app shows),
-and `GET /v2/models/bukva` with a version. `fail_with` makes it answer an HTTP error instead.
+and `GET /v2/models/bukva` with a version. `fail_with` makes it answer an HTTP error instead;
+`delay_s` makes every answer slow.
 The real transformer and predictor serve the other browser tests.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,10 +25,15 @@ class StubTransformer:
     """A v2 server on 127.0.0.1 (a free port) that records the requests it got."""
 
     def __init__(
-        self, answer: tuple[str, ...] = ("а", "б", "в"), version: str = "7", port: int = 0
+        self,
+        answer: tuple[str, ...] = ("а", "б", "в"),
+        version: str = "7",
+        port: int = 0,
+        delay_s: float = 0.0,
     ):
         self.answer = answer
         self.version = version
+        self.delay_s = delay_s  # each answer waits this long (a slow service)
         self.fail_with: int | None = None
         self.requests: list[dict[str, Any]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -48,6 +55,7 @@ class StubTransformer:
         k = len(self.answer)
         return {
             "model_name": "bukva",
+            "model_version": self.version,
             "outputs": [
                 {"name": "label", "datatype": "BYTES", "shape": [1, k],
                  "data": ["" if blank else c for c in self.answer]},
@@ -85,6 +93,7 @@ class StubTransformer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append(body)
+                time.sleep(stub.delay_s)
                 if stub.fail_with:
                     self._send(stub.fail_with, {"error": f"stub failure {stub.fail_with}"})
                 elif self.path == "/v2/models/bukva/infer":

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bukva.alphabet import CASED_LETTERS, LETTERS
+from bukva.alphabet import LETTERS, SCANNED_CAPITALS
 from pipelines.common import StageError
 from pipelines.ingest import ingest
-from pipelines.sources import MNIST_IMAGES, read_glyph_table
+from pipelines.sources.mnist import MNIST_IMAGES
+from pipelines.sources.rukopys import read_glyph_table
 from tests.conftest import ROOT
 from tests.support.mirror import make_mirror
 
@@ -27,7 +28,7 @@ def test_real_mirror_counts(real_manifest):
     counts = real_manifest["counts"]
     assert sum(c["digit"] for c in counts.values() if "digit" in c) == 8000
     assert sum(c["lower"] + c["upper"] for c in counts.values() if "lower" in c) == 916
-    assert {c for c in LETTERS if counts[c]["upper"] > 0} == set(CASED_LETTERS)
+    assert {c for c in LETTERS if counts[c]["upper"] > 0} == set(SCANNED_CAPITALS)
     assert all(counts[c]["lower"] > 0 for c in LETTERS)
 
 
@@ -39,7 +40,7 @@ def test_real_mirror_unlabelled_files_are_reported_not_copied(real_manifest, tmp
 def test_bounding_box_quirk_is_undone(shared_data):
     """glyphs.csv's top/bottom are columns and left/right rows: the corrected box matches the
     ink for all but a glyph or two, while the literal reading would match almost none."""
-    from pipelines.ingest import check_glyph
+    from pipelines.sources.rukopys import check_glyph
 
     rows = read_glyph_table(shared_data / "rukopys" / "glyphs.csv")
     sample = rows[::10]

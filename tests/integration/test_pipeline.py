@@ -53,7 +53,7 @@ def test_metrics_and_plots_are_written(project):
 
 def test_model_files_are_safetensors_and_json(project):
     path, _ = project
-    from model.network import load
+    from bukva.network import load
 
     files = sorted(p.name for p in (path / "models" / "model").iterdir())
     assert files == ["config.json", "model.safetensors"]

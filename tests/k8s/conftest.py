@@ -10,14 +10,14 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from k8s_support import render
+from k8s_support import kustomize, render
 from local_cluster import KIND, Cluster, find, free_port
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     platform, app = render("bukva-platform", KIND), render("bukva", KIND)
-    c = Cluster(platform + app)
+    c = Cluster(platform + app + kustomize("kind"))
     for secret in (o for o in platform if o["kind"] == "Secret"):
         for key, value in secret["data"].items():
             c.secrets[(secret["metadata"]["name"], key)] = base64.b64decode(value).decode()

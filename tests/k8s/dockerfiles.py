@@ -20,7 +20,7 @@ IMAGES = {
     "predictor": ("model/Dockerfile", "model", {"bukva", "model"}),
     "transformer": ("transformer/Dockerfile", "transformer", {"bukva", "transformer"}),
     "frontend": ("frontend/Dockerfile", "frontend", {"bukva", "frontend"}),
-    "trainer": ("pipelines/Dockerfile", "pipelines", {"bukva", "model", "pipelines"}),
+    "trainer": ("pipelines/Dockerfile", "pipelines", {"bukva", "pipelines"}),
 }
 PROJECT_PACKAGES = {"bukva", "model", "transformer", "frontend", "pipelines"}
 PACKAGE_DIRS = {"bukva": ROOT / "src" / "bukva"} | {

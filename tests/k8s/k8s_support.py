@@ -24,6 +24,9 @@ OVERLAYS = ROOT / "kustomize" / "overlays"
 NAMESPACE = "bukva"
 # Release names scripts/cluster-up.sh installs with (they fix the Service names).
 RELEASES = {"bukva-platform": "bukva-platform", "bukva": "bukva"}
+# What every render of a chart sets, as scripts/cluster-*.sh do: the app serves a declared
+# model version (there is no default: the chart never floats on an alias).
+REQUIRED_SETS = {"bukva": ("predictor.modelVersion=1",), "bukva-platform": ()}
 
 # Workload kinds and where their pod spec lives.
 POD_SPEC_PATHS = {
@@ -79,7 +82,7 @@ def _render(chart: str, values: tuple[str, ...], sets: tuple[str, ...]) -> tuple
     args = ["helm", "template", RELEASES[chart], str(CHARTS / chart), "-n", NAMESPACE]
     for v in values:
         args += ["-f", str(CHARTS / chart / v)]
-    for s in sets:
+    for s in REQUIRED_SETS[chart] + sets:
         args += ["--set", s]
     out = run_tool(args)
     if out.returncode != 0:

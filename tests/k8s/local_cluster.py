@@ -57,16 +57,42 @@ class Cluster:
 
         return IN_CLUSTER.sub(swap, text)
 
+    def config(self, name: str) -> dict[str, str]:
+        """data of a rendered ConfigMap (fails when the manifests make no such ConfigMap)."""
+        return dict(find(self.objects, "ConfigMap", name).get("data") or {})
+
+    def secret(self, name: str) -> dict[str, str]:
+        """Keys of a generated Secret, decoded."""
+        keys = {k: v for (n, k), v in self.secrets.items() if n == name}
+        assert keys, f"no Secret {name} in the rendered objects"
+        return keys
+
     def env(self, container: dict) -> dict[str, str]:
-        """The container's environment, Secrets resolved, hosts mapped (k8s order)."""
-        env = {}
+        """The container's environment as the kubelet builds it: envFrom first, then env (later
+        wins); ConfigMap and Secret references resolved from the rendered objects, in-cluster
+        hosts mapped to their loopback stand-ins. A missing optional key is left out."""
+        env: dict[str, str] = {}
+        for src in container.get("envFrom", []):
+            if "configMapRef" in src:
+                env |= self.config(src["configMapRef"]["name"])
+            else:
+                env |= self.secret(src["secretRef"]["name"])
         for e in container.get("env", []):
             if "value" in e:
-                env[e["name"]] = self.localize(e["value"])
+                env[e["name"]] = e["value"]
+                continue
+            ref = e["valueFrom"]
+            if "secretKeyRef" in ref:
+                secret = ref["secretKeyRef"]
+                env[e["name"]] = self.secret(secret["name"])[secret["key"]]
+                continue
+            key = ref["configMapKeyRef"]
+            data = self.config(key["name"])
+            if key["key"] in data:
+                env[e["name"]] = data[key["key"]]
             else:
-                ref = e["valueFrom"]["secretKeyRef"]
-                env[e["name"]] = self.secrets[(ref["name"], ref["key"])]
-        return env
+                assert key.get("optional"), f"ConfigMap {key['name']} has no key {key['key']}"
+        return {k: self.localize(v) for k, v in env.items()}
 
     def argv(self, container: dict, env: dict[str, str], ports: dict[int, int]) -> list[str]:
         """command + args with $(VAR) expanded, ports and hosts mapped, python = this one."""
@@ -142,7 +168,7 @@ def probe_url(container: dict, probe: str, ports: dict[int, int]) -> str:
 REGISTER = """
 import sys, mlflow
 from mlflow.tracking import MlflowClient
-from model import network
+from bukva import network
 
 tracking_uri, workdir = sys.argv[1], sys.argv[2]
 folder = network.save(network.BukvaNet(), workdir + "/model")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
+import yaml
 from k8s_support import (
     CHARTS,
     RELEASES,
+    REQUIRED_SETS,
+    ROOT,
     RenderError,
     _render,
     containers,
+    kustomize,
     pod_specs,
     render,
     run_tool,
@@ -25,6 +30,8 @@ def test_helm_lint_is_clean(chart: str, values: tuple[str, ...]) -> None:
     args = ["helm", "lint", "--strict", str(CHARTS / chart), "-n", "bukva"]
     for v in values:
         args += ["-f", str(CHARTS / chart / v)]
+    for s in REQUIRED_SETS[chart]:
+        args += ["--set", s]
     out = run_tool(args)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 chart(s) failed" in out.stdout
@@ -174,3 +181,119 @@ def test_every_value_is_commented(values) -> None:
 def test_undocumented_value_is_found() -> None:
     assert undocumented_values("a:\n  # -- fine\n  b: 1\n  c: 2\n") == ["c"]
     assert undocumented_values("# -- the block\na:\n  b: 1\nc:\n  d: 2 # ok\n") == []
+
+
+def test_both_charts_link_the_one_helper_library() -> None:
+    library = CHARTS / "bukva-lib"
+    assert yaml.safe_load((library / "Chart.yaml").read_text())["type"] == "library"
+    for chart in RELEASES:
+        link = CHARTS / chart / "charts" / "bukva-lib"
+        assert link.is_symlink() and link.resolve() == library.resolve(), link
+        deps = yaml.safe_load((CHARTS / chart / "Chart.yaml").read_text())["dependencies"]
+        assert {
+            "name": "bukva-lib",
+            "version": "0.1.0",
+            "repository": "file://../bukva-lib",
+        } in deps
+        # Names, labels, images and security contexts are defined in the library only.
+        own = (CHARTS / chart / "templates" / "_helpers.tpl").read_text()
+        defined = re.findall(r'define "([^"]+)"', own)
+        assert not [d for d in defined if d.split(".")[-1] in LIBRARY_HELPERS], defined
+
+
+LIBRARY_HELPERS = {"name", "fullname", "labels", "selectorLabels", "image", "chart"}
+
+
+def _template(chart: str, release: str, *sets: str) -> list[dict]:
+    args = ["helm", "template", release, str(CHARTS / chart), "-n", "bukva"]
+    for s in REQUIRED_SETS[chart] + sets:
+        args += ["--set", s]
+    out = run_tool(args)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def _refs(objects: list[dict]) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a container's env names."""
+    out = set()
+    for p in pod_specs(objects):
+        for c in containers(p.spec):
+            for e in c.get("env", []):
+                src = e.get("valueFrom", {})
+                if "configMapKeyRef" in src:
+                    out.add(("ConfigMap", src["configMapKeyRef"]["name"]))
+                if "secretKeyRef" in src:
+                    out.add(("Secret", src["secretKeyRef"]["name"]))
+    return out
+
+
+@pytest.mark.parametrize("release", ["bukva-platform", "lab"])
+def test_app_finds_the_platform_by_its_release_name(release: str) -> None:
+    platform = _template("bukva-platform", release)
+    app = _template("bukva", "bukva", f"platform.release={release}")
+    made = {(o["kind"], o["metadata"]["name"]) for o in platform}
+    assert _refs(app) <= made, _refs(app) - made
+    prefix = "bukva-platform" if release == "bukva-platform" else f"{release}-bukva-platform"
+    assert ("ConfigMap", f"{prefix}-endpoints") in _refs(app)
+
+
+def test_platform_urls_are_written_once() -> None:
+    """The platform's Service URLs appear in its endpoints ConfigMap, nowhere in the app's or
+    the training Jobs' manifests: those read them from the ConfigMap."""
+    endpoints = next(
+        o for o in render("bukva-platform") if o["metadata"]["name"] == "bukva-platform-endpoints"
+    )
+    urls = endpoints["data"]
+    assert urls["MLFLOW_TRACKING_URI"] == "http://bukva-platform-mlflow:5000"
+    assert urls["AWS_ENDPOINT_URL"] == "http://bukva-platform-minio:9000"
+    assert urls["DVC_REMOTE_URL"] == "s3://dvc/bukva"
+    assert urls["BUKVA_FEEDBACK_URI"] == "s3://feedback/drawings"
+    hosts = (
+        "bukva-platform-mlflow",
+        "bukva-platform-minio",
+        "bukva-platform-prometheus",
+        "s3://feedback",
+        "s3://dvc",
+    )
+    consumers = render("bukva") + kustomize("kind") + kustomize("cluster")
+    text = yaml.safe_dump_all(consumers)
+    assert not [h for h in hosts if h in text]
+    for folder in (CHARTS / "bukva", ROOT / "kustomize"):
+        for path in folder.rglob("*.yaml"):
+            assert not [h for h in hosts if h in path.read_text()], path
+    no_prometheus = render("bukva-platform", sets=("prometheus.enabled=false",))
+    cm = next(o for o in no_prometheus if o["metadata"]["name"] == "bukva-platform-endpoints")
+    assert "BUKVA_PROMETHEUS_URL" not in cm["data"]  # the app's reference to it is optional
+
+
+def test_mlflow_server_runs_no_server_side_jobs() -> None:
+    mlflow = next(
+        o
+        for o in render("bukva-platform", ("values-kind.yaml",))
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "bukva-platform-mlflow"
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in mlflow["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_the_app_declares_the_model_version_it_serves() -> None:
+    out = run_tool(["helm", "template", "bukva", str(CHARTS / "bukva"), "-n", "bukva"])
+    assert out.returncode != 0 and "predictor.modelVersion is required" in out.stderr
+    assert (
+        "@"
+        not in yaml.safe_load((CHARTS / "bukva" / "values.yaml").read_text())["predictor"][
+            "modelUri"
+        ]
+    ), "no floating alias by default"
+    for sets, uri in (
+        (("predictor.modelVersion=5",), "models:/bukva-cnn/5"),
+        (("predictor.modelUri=s3://mlflow/run/model",), "s3://mlflow/run/model"),
+    ):
+        isvc = next(
+            o for o in _template("bukva", "bukva", *sets) if o["kind"] == "InferenceService"
+        )
+        env = isvc["spec"]["predictor"]["containers"][0]["env"]
+        assert {"name": "BUKVA_MODEL_URI", "value": uri} in env

@@ -13,7 +13,11 @@ from k8s_support import ROOT
 
 pytestmark = pytest.mark.k8s
 
-SCRIPTS = [*sorted((ROOT / "scripts").glob("cluster-*.sh")), ROOT / "scripts" / "get-helm.sh"]
+SCRIPTS = [
+    *sorted((ROOT / "scripts").glob("cluster-*.sh")),
+    ROOT / "scripts" / "get-helm.sh",
+    ROOT / "kustomize" / "base" / "job" / "run-stages.sh",
+]
 # What the scripts need before they reach the prerequisite check.
 BASICS = ["bash", "dirname", "sort", "head", "sed", "grep", "tr", "cat", "mktemp", "rm"]
 
@@ -63,9 +67,6 @@ def test_cluster_up_stops_when_the_docker_daemon_is_down(tmp_path: Path) -> None
     env = {"PATH": _bare_path(tmp_path, fakes), "HOME": str(tmp_path)}
     env["BUKVA_HELM"] = str(tmp_path / "bin" / "kubectl")  # any executable: helm is "present"
     env["CLUSTER_TOOL"] = "k3d"
-    venv = ROOT / ".venv" / "bin" / "dvc"
-    if not venv.exists():
-        pytest.fail("the project environment (.venv) is needed: run make env")
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "cluster-up.sh")], env=env, capture_output=True, text=True
     )
@@ -78,7 +79,7 @@ def test_make_exposes_the_cluster_targets() -> None:
     out = subprocess.run(
         ["make", "--no-print-directory", "help"], capture_output=True, text=True, cwd=ROOT
     )
-    for target in ("cluster-up", "cluster-down", "train-job", "images", "k8s-check"):
+    for target in ("cluster-up", "cluster-down", "train-job", "cluster", "images", "k8s-check"):
         assert target in out.stdout
     env = os.environ | {"IMAGE_TAG": "9.9.9"}
     out = subprocess.run(

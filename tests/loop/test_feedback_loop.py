@@ -163,8 +163,8 @@ def test_champion_served_is_the_promoted_model(loop, tmp_path):
     import httpx
     import torch
 
-    from bench.servers import Ports, running
-    from model.network import load
+    from bukva.network import load
+    from launch.serve import Ports, running
 
     project = loop["project"]
     rng = np.random.default_rng(0)
@@ -182,7 +182,7 @@ def test_champion_served_is_the_promoted_model(loop, tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env_extra.items():
             patch.setenv(key, value)
-        model_args = ["--model_uri", "models:/bukva-cnn@champion", "--optimize", "false"]
+        model_args = ["--model_uri", "models:/bukva-cnn@champion", "--runtime", "torch"]
         with running(ports, model_args, protocol="v2", quiet=True):
             url = f"http://127.0.0.1:{ports.predictor_http}/v2/models/bukva/infer"
             answer = httpx.post(url, json=body, timeout=30).json()

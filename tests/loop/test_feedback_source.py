@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bukva.storage import FeedbackRecord, LocalStore
-from pipelines.feedback import collect, prepare_feedback
+from pipelines.sources.feedback import collect, prepare
 from pipelines.split import assign_splits, assign_with_feedback
 
 
@@ -63,7 +63,7 @@ def test_collect_replaces_what_an_earlier_run_left(store_dir, tmp_path):
 
 def test_prepare_feedback_normalizes_with_label_and_case(store_dir, tmp_path):
     collect(str(store_dir), tmp_path / "raw" / "feedback")
-    records, images = prepare_feedback(tmp_path / "raw")
+    records, images = prepare(tmp_path / "raw", {})
     assert [(r.id, r.source, r.label, r.uppercase) for r in records] == [
         ("feedback/a1", "feedback", "г", 1),
         ("feedback/b2", "feedback", "7", -1),
@@ -72,7 +72,7 @@ def test_prepare_feedback_normalizes_with_label_and_case(store_dir, tmp_path):
 
 
 def test_prepare_feedback_without_a_folder_adds_nothing(tmp_path):
-    assert prepare_feedback(tmp_path) == ([], [])
+    assert prepare(tmp_path, {}) == ([], [])
 
 
 def _row(i: int, source: str, label: str, raw: str | None = None) -> dict:

@@ -1,7 +1,7 @@
 """The monitoring stack for real: promtool on the rules, and a Prometheus on loopback scraping
 the real predictor, transformer and frontend metrics endpoint while drawings flow.
 
-The servers start as `make serve` starts them (bench.servers.running); the frontend's counters
+The servers start as `make serve` starts them (launch.serve.running); the frontend's counters
 are the app's own (`FrontendMetrics` served by `frontend.metrics.serve`), incremented the way
 the drawing page does for each drawing and each piece of feedback.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring.prometheus import RULES, Targets, champion_rules, command, write_config
+from launch.prometheus import command
+from monitoring.prometheus import RULES, Targets, champion_rules, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GLYPHS = ROOT.parent / "shared" / "data" / "rukopys" / "glyphs"
@@ -60,8 +61,8 @@ def serving(tmp_path_factory) -> Iterator[object]:
     """Predictor + transformer on free loopback ports, with a small random-weight model."""
     import torch
 
-    from bench.servers import Ports, running
-    from model.network import BukvaNet, save
+    from bukva.network import BukvaNet, save
+    from launch.serve import Ports, running
 
     torch.manual_seed(0)
     model_dir = save(BukvaNet(), tmp_path_factory.mktemp("model") / "model")

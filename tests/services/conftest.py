@@ -4,14 +4,13 @@ PostgreSQL is the one on this machine (BUKVA_TEST_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432); every test database has a unique name and is dropped
 afterwards. The S3 endpoint is moto in server mode on a free loopback port: no MinIO server
 can be installed on these machines, and moto speaks the same S3 API (the cluster runs MinIO).
-The MLflow server is started by `pipelines.services.up`, the code behind `make services`, on
+The MLflow server is started by `launch.services.up`, the code behind `make services`, on
 free ports with throwaway databases, once per session (its first start migrates the schema).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,16 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # pipelines/ and model/ are top-level packages, not installed
     sys.path.insert(0, str(ROOT))
 
-from pipelines import services, tracking  # noqa: E402
+from launch import backends, services  # noqa: E402
+from launch.processes import free_port  # noqa: E402
+from pipelines import tracking  # noqa: E402
 
 POSTGRES_URL = os.environ.get("BUKVA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unique(prefix: str) -> str:
@@ -44,7 +39,7 @@ def unique(prefix: str) -> str:
 def postgres_url() -> str:
     """The PostgreSQL server; the integration tier needs one (skipped, saying why, without)."""
     try:
-        tracking.check_database(tracking.postgres_database_url(POSTGRES_URL, "postgres"), 3)
+        tracking.check_database(backends.postgres_database_url(POSTGRES_URL, "postgres"), 3)
     except tracking.TrackingUnavailable as exc:
         pytest.skip(f"needs PostgreSQL (BUKVA_TEST_POSTGRES_URL): {exc}")
     return POSTGRES_URL
@@ -54,9 +49,9 @@ def postgres_url() -> str:
 def database(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database (SQLAlchemy URL), dropped after the test."""
     name = unique("bukva_test")
-    tracking.ensure_database(postgres_url, name)
-    yield tracking.sqlalchemy_url(postgres_url, name)
-    tracking.drop_database(postgres_url, name)
+    backends.ensure_database(postgres_url, name)
+    yield backends.sqlalchemy_url(postgres_url, name)
+    backends.drop_database(postgres_url, name)
 
 
 @dataclass
@@ -93,7 +88,7 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def platform(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """`pipelines.services.up` on free ports with throwaway databases; `down` afterwards."""
+    """`launch.services.up` on free ports with throwaway databases; `down` afterwards."""
     run_dir = tmp_path_factory.mktemp("services")
     args = services.build_parser().parse_args(
         [
@@ -114,7 +109,7 @@ def platform(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         args.purge = True
         services.down(args)
-        tracking.drop_database(postgres_url, args.optuna_db)
+        backends.drop_database(postgres_url, args.optuna_db)
         for key in CREDENTIALS:
             os.environ.pop(key, None)
         os.environ.update(saved)

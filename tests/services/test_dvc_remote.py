@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bukva import s3
-from pipelines import services
+from launch import services
 from tests.services.conftest import S3Endpoint, free_port, unique
 
 pytestmark = pytest.mark.integration

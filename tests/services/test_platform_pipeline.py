@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from bukva import s3
-from bukva.settings import CHAMPION_ALIAS, REGISTERED_MODEL
-from pipelines import services
+from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
+from launch import services
 from tests.services.conftest import Platform, free_port
 from tests.support.project import make_project, run
 
@@ -111,7 +111,7 @@ def test_predictor_serves_the_champion_from_the_registry(
 def test_predictor_loads_an_s3_model_folder(
     platform_env: Platform, project: Path, tmp_path: Path
 ) -> None:
-    from model.predictor import BukvaPredictor
+    from model.model import BukvaPredictor
     from model.source import resolve
 
     local = project / "models" / "model"

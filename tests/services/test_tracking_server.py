@@ -10,7 +10,8 @@ import json
 import pytest
 
 from bukva import s3
-from pipelines import services, tracking
+from launch import backends, services
+from pipelines import tracking
 from tests.services.conftest import Platform, free_port, unique
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ def test_up_with_postgresql_down_fails_fast_and_starts_nothing(tmp_path) -> None
     args = services.build_parser().parse_args(
         ["up", f"--run-dir={tmp_path}", f"--postgres-url=postgresql://postgres@127.0.0.1:{port}"]
     )
-    with pytest.raises(tracking.TrackingUnavailable, match=f"PostgreSQL at .*:{port}"):
+    with pytest.raises(backends.BackendUnavailable, match=f"PostgreSQL at .*:{port}"):
         services.up(args)
     assert services.running(tmp_path) == {}
     assert not (tmp_path / "env").exists()

@@ -19,16 +19,20 @@ from serving_helpers import GLYPHS, MAX_BATCH, MAX_BYTES, Server
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A BukvaNet with fixed random weights (the contract, not accuracy, is under test)."""
+    """A BukvaNet with fixed random weights (the contract, not accuracy, is under test), with
+    its model.onnx as registration writes it (else every predictor start would export it)."""
     import torch
 
-    from model.network import BukvaNet, save
+    from bukva.network import BukvaNet, save
+    from model.runtime import export
 
     torch.manual_seed(0)
     net = BukvaNet()
     with torch.no_grad():  # spread the untrained logits so top-k has clear winners
         net.label_head.weight.mul_(20.0)
-    return save(net, tmp_path_factory.mktemp("model") / "model")
+    folder = save(net, tmp_path_factory.mktemp("model") / "model")
+    export(folder, folder / "model.onnx")
+    return folder
 
 
 def _glyph_pngs(n: int) -> list[bytes]:

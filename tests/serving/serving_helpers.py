@@ -5,41 +5,37 @@ A module of its own (not conftest.py) so test modules can import it by a unique 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import struct
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # model/, transformer/, pipelines/ are top-level packages
     sys.path.insert(0, str(ROOT))
+
+from bukva.settings import Settings  # noqa: E402
+from launch.processes import Process, free_port  # noqa: E402
+from launch.serve import server_env, server_flags  # noqa: E402
+
 GLYPHS = ROOT.parent / "shared" / "data" / "rukopys" / "glyphs"
-START_TIMEOUT_S = 120  # two busy cores: importing torch + kserve can take a while
 MAX_BATCH = 8  # the test transformer's --max_batch_size (test_bad_input.py relies on it)
 MAX_BYTES = 300_000  # and its --max_image_bytes (likewise)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """One server subprocess with its HTTP and gRPC ports and a log file."""
+class Server(Process):
+    """One server subprocess (`launch.processes.Process`) on free HTTP and gRPC ports, with a
+    log file; `start`, `stop` and `kill` (the abrupt death fault tests need) come from there.
+    Log level and per-request trace are those `make serve` uses (`launch.serve`)."""
 
     def __init__(self, module: str, args: list[str], log_dir: Path, env: dict | None = None):
-        self.module, self.extra, self.env = module, args, env
+        settings = Settings.from_env()
+        self.module, self.extra = module, [*server_flags(settings), *args]
         self.http_port, self.grpc_port = free_port(), free_port()
-        self.log = log_dir / f"{module}-{self.http_port}.log"
-        self.proc: subprocess.Popen | None = None
+        log = log_dir / f"{module}-{self.http_port}.log"
+        env = server_env(settings) | (env or {})
+        super().__init__(module, self.command(), f"{self.url}/v2/health/ready", env, log, ROOT)
 
     @property
     def url(self) -> str:
@@ -52,48 +48,6 @@ class Server:
     def command(self) -> list[str]:
         ports = ["--http_port", str(self.http_port), "--grpc_port", str(self.grpc_port)]
         return [sys.executable, "-m", self.module, "--model_name", "bukva", *ports, *self.extra]
-
-    def start(self, wait: bool = True) -> Server:
-        env = os.environ | {"PYTHONUNBUFFERED": "1"} | (self.env or {})
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.module} exited {self.proc.returncode}: {self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"{self.module} not ready in {START_TIMEOUT_S}s: {self.tail()}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        """SIGKILL: the abrupt death the fault tests need."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 class GrpcResult(dict):

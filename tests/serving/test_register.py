@@ -46,7 +46,7 @@ def registry(tmp_path, monkeypatch):
 def make_model(root, name: str, label_accuracy: float, seed: int):
     import torch
 
-    from model.network import BukvaNet, save
+    from bukva.network import BukvaNet, save
 
     torch.manual_seed(seed)
     folder = save(BukvaNet(), root / name)
@@ -99,11 +99,30 @@ def test_predictor_serves_the_registered_champion(registry, model_dir):
 
     metrics = registry / "metrics.json"
     metrics.write_text(json.dumps({"label_accuracy": 0.5}))
-    register(model_dir, metrics, registry / "dvc.lock", Gate())
+    outcome = register(model_dir, metrics, registry / "dvc.lock", Gate())
     env = {"BUKVA_HOME": str(registry), "MLFLOW_TRACKING_URI": "", "STORAGE_URI": ""}
     server = Server("model", ["--model_uri", "models:/bukva-cnn@champion"], registry, env).start()
     try:
         assert httpx.get(f"{server.url}/v2/models/bukva/ready").status_code == 200
+        # The version carries model.onnx of these weights: the predictor serves it as it is.
+        from bukva.settings import Settings
+        from model.runtime import OnnxNet, weights_sha256
+        from model.source import resolve
+
+        folder = resolve("models:/bukva-cnn@champion", Settings.from_env().tracking_uri)
+        exported = OnnxNet(folder / "model.onnx").metadata["weights_sha256"]
+        assert exported == weights_sha256(model_dir)
+        assert "exporting the network to ONNX" not in server.log.read_text()
+        # It says which registry version it serves: metadata, every answer, its metrics.
+        version = str(outcome["champion"])
+        assert httpx.get(f"{server.url}/v2/models/bukva").json()["versions"] == [version]
+        body = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 28, 28]}]}
+        body["inputs"][0]["data"] = [0.0] * 784
+        answer = httpx.post(f"{server.url}/v2/models/bukva/infer", json=body).json()
+        assert answer["model_version"] == version
+        metrics = httpx.get(f"{server.url}/metrics").text
+        info = f'source="models:/bukva-cnn@champion",version="{version}"'
+        assert f"bukva_predictor_model_info{{{info}}} 1.0" in metrics
     finally:
         server.stop()
 
@@ -127,9 +146,9 @@ def test_version_points_at_the_training_run(registry):
     """When config.json names a run in this store, its `model/` artifacts are registered."""
     from mlflow.tracking import MlflowClient
 
-    from model.network import BukvaNet, save
-    from pipelines.experiment import stage_run
+    from bukva.network import BukvaNet, save
     from pipelines.register import register
+    from pipelines.tracking import stage_run
 
     with stage_run("train") as run:
         folder = save(BukvaNet(), registry / "trained", extra={"mlflow_run_id": run.run_id})

@@ -1,7 +1,7 @@
 """Real predictor + transformer on loopback, called by stock v2 clients (REST, gRPC, binary).
 
 The transformer's answers are checked against the same model run offline in this process
-(`bukva.preprocess` + `model.network`), so every path must agree with evaluation, not merely
+(`bukva.preprocess` + `bukva.network`), so every path must agree with evaluation, not merely
 return something well-formed.
 """
 
@@ -27,7 +27,7 @@ def expected(model_dir, pngs):
     """Offline answer for each PNG: (top-1 character, its probability, uppercase probability)."""
     import torch
 
-    from model.network import load
+    from bukva.network import load
 
     net = load(model_dir)
     batch = np.stack([normalize(decode_image(p)) for p in pngs])[:, None]
@@ -72,8 +72,11 @@ def test_health_and_metadata(predictor, transformer):
         assert httpx.get(f"{server.url}/v2/models/bukva/ready").status_code == 200
     meta = httpx.get(f"{predictor.url}/v2/models/bukva").json()
     assert [o["name"] for o in meta["outputs"]] == ["label_logits", "uppercase_logit"]
+    served = meta["versions"]  # the predictor's: a local folder's is its weights' digest
+    assert len(served) == 1 and served[0].startswith("sha256:")
     meta = httpx.get(f"{transformer.url}/v2/models/bukva").json()
     assert [o["name"] for o in meta["outputs"]] == OUTPUTS
+    assert meta["versions"] == served  # passed on by the transformer
     import grpc
     from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
@@ -150,7 +153,7 @@ def test_top_k_parameter(transformer, pngs):
 def test_predictor_logits_match_offline(predictor, model_dir, protocol):
     import torch
 
-    from model.network import load
+    from bukva.network import load
 
     batch = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
     with torch.inference_mode():
@@ -170,7 +173,8 @@ def test_metrics_keep_kserve_histograms_and_add_domain_ones(
     predictor, transformer, pngs, blank_png
 ):
     client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
-    client.infer("bukva", bytes_request([pngs[0], blank_png], True))
+    answer = client.infer("bukva", bytes_request([pngs[0], blank_png], True))
+    assert answer.get_response()["model_version"].startswith("sha256:")  # the predictor's
     text = httpx.get(f"{transformer.url}/metrics").text
     for name in (
         "request_predict_seconds_bucket",
@@ -186,5 +190,6 @@ def test_metrics_keep_kserve_histograms_and_add_domain_ones(
         "request_predict_seconds_bucket",
         "bukva_predictor_predictions_total{",
         "bukva_predictor_batch_size",
+        "bukva_predictor_model_info{",
     ):
         assert name in text, name

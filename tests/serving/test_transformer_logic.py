@@ -22,17 +22,24 @@ class FakePredictor:
     def __init__(self, winner: str = "б", runner_up: str = "7", error: Exception | None = None):
         self.logits = np.full(len(CLASSES), -5.0, dtype=np.float32)
         self.logits[INDEX[winner]], self.logits[INDEX[runner_up]] = 4.0, 2.0
-        self.error, self.batches = error, []
+        self.error, self.batches, self.geometries = error, [], []
 
-    async def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    async def infer(
+        self, batch: np.ndarray, geometry: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         if self.error:
             raise self.error
         self.batches.append(batch)
+        self.geometries.append(geometry)
         n = len(batch)
         return {
             "label_logits": np.tile(self.logits, (n, 1)),
             "uppercase_logit": np.full((n, 1), 3.0, dtype=np.float32),
+            "model_version": "5",
         }
+
+    async def versions(self) -> list[str]:
+        return ["5"]
 
     async def close(self) -> None:
         pass
@@ -70,9 +77,24 @@ def test_top_k_probabilities_case_and_status():
     assert p[0] > p[1] > p[2] > 0 and p.sum() <= 1.0 + 1e-6
     assert out["uppercase_probability"][0] == pytest.approx(1 / (1 + np.exp(-3.0)), rel=1e-5)
     assert out["uppercase_probability"][1] == 0.0
-    assert out["case_known"].tolist() == [True, False]  # б has uppercase samples
+    assert out["case_known"].tolist() == [True, False]  # a letter (blank: no case)
     assert out["status"].tolist() == [b"ok", b"blank"]
     assert len(fake.batches) == 1 and fake.batches[0].shape == (1, 1, 28, 28)  # blank not sent
+
+
+def test_geometry_is_sent_with_each_image():
+    """The predictor gets each drawing's geometry in its frame, from the same function
+    training used (`bukva.preprocess.normalize_with_geometry`)."""
+    from bukva.preprocess import decode_image, normalize_with_geometry
+
+    fake = FakePredictor()
+    run(BukvaTransformer("bukva", fake), request([png(True), png(False), png(True)]))
+    (geometry,) = fake.geometries
+    expected = normalize_with_geometry(decode_image(png(True)))[1].vector()
+    assert geometry.shape == (2, 5) and geometry.dtype == np.float32
+    assert np.array_equal(geometry, np.stack([expected, expected]))
+    # the 10x40 bar in a 60x60 frame: 2/3 high, 1/6 wide, centred
+    assert geometry[0].tolist() == pytest.approx([2 / 3, 1 / 6, 0.5, 0.5, 1.0], abs=1e-6)
 
 
 def test_digit_has_no_case_and_top_k_parameter_wins():
@@ -136,3 +158,14 @@ def test_rest_client_reads_binary_and_json_answers():
     )
     with pytest.raises(PredictorError, match="label_logits"):
         RestClient._parse(b'{"outputs": []}', 15)
+
+
+def test_the_predictors_version_is_passed_on():
+    model = BukvaTransformer("bukva", FakePredictor())
+    assert asyncio.run(model.served_versions()) == ["5"]  # asked before any answer
+
+    async def go():
+        prepared = await model.preprocess(request([png(True)]))
+        return model.postprocess(await model.predict(prepared))
+
+    assert asyncio.run(go()).model_version == "5"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.sources import MNIST_IMAGES, MNIST_LABELS
+from pipelines.sources.mnist import MNIST_IMAGES, MNIST_LABELS
 
 
 def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:

@@ -7,16 +7,9 @@ to it.
 
 from __future__ import annotations
 
-import socket
-
 from moto.server import ThreadedMotoServer
 
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from launch.processes import free_port
 
 
 class MotoS3:

@@ -20,12 +20,14 @@ def test_index_of_accepts_uppercase_and_rejects_strangers():
         alphabet.index_of("ы")
 
 
-def test_digits_never_have_case_and_sixteen_letters_do():
+def test_digits_never_have_case_and_every_letter_does():
     assert not any(alphabet.has_case(d) for d in alphabet.DIGITS)
-    assert len(alphabet.CASED_LETTERS) == 16
-    assert set(alphabet.LETTERS) >= alphabet.CASED_LETTERS
+    assert set(alphabet.CASED_LETTERS) == set(alphabet.LETTERS)
+    assert len(alphabet.SCANNED_CAPITALS) == 16  # Rukopys scans hold capitals of 16 letters
+    assert set(alphabet.LETTERS) >= alphabet.SCANNED_CAPITALS
     assert alphabet.display("а", True) == "А"
-    assert alphabet.display("ш", True) == "ш"  # no uppercase training data: no case answer
+    assert alphabet.display("ш", True) == "Ш"  # block-letter data gives every capital
+    assert alphabet.display("ш", False) == "ш"
     assert alphabet.display("7", True) == "7"
 
 

@@ -1,8 +1,8 @@
 """Local platform services: an MLflow tracking server on PostgreSQL + S3, and an S3 endpoint.
 
-    python -m pipelines.services up      # start, then: source run/services/env
-    python -m pipelines.services status
-    python -m pipelines.services down [--purge]
+    python -m launch.services up      # start, then: source run/services/env
+    python -m launch.services status
+    python -m launch.services down [--purge]
 
 `up` checks PostgreSQL (creates the `bukva_mlflow` and `bukva_optuna` databases if missing),
 starts an S3 endpoint unless one is given (moto in server mode on loopback: no MinIO can be
@@ -10,27 +10,24 @@ installed on these machines; the cluster runs MinIO), creates the buckets, start
 `mlflow server` with its artifacts proxied to the S3 bucket, and writes the client
 environment to `run/services/env`. Training, registration, tuning and serving then reach
 the services through those variables only. Each process runs in its own session; its pid
-file in `run/services/` is how `down` finds it, so nothing else is ever signalled.
+file in `run/services/` is how `down` finds it, so nothing else is ever signalled. MLflow 3's
+server job runner is off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false): nothing submits jobs, and
+its idle consumers would cost a third of a core.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import tracking
+from bukva.settings import Settings
+from launch import backends
+from launch.processes import START_TIMEOUT_S, Process, alive, stop_pid
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
 MLFLOW_DB = "bukva_mlflow"
 OPTUNA_DB = "bukva_optuna"
 ARTIFACTS_BUCKET = "bukva-mlflow"
@@ -40,7 +37,7 @@ DVC_REMOTE = "s3"  # the name `make dvc-remote-s3` gives the bucket in .dvc/conf
 DVC_REMOTE_URL = f"s3://{DVC_BUCKET}/dvc"
 # moto accepts any credentials; these are placeholders for loopback only, never real keys.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bukva-local", "AWS_SECRET_ACCESS_KEY": "bukva-local"}
-START_TIMEOUT_S = 180.0  # the first MLflow start runs every schema migration
+STOP_TIMEOUT_S = 20.0
 
 
 class ServiceError(RuntimeError):
@@ -61,51 +58,26 @@ class Service:
         return run_dir / f"{self.name}.pid"
 
 
-def _spawn(name: str, cmd: list[str], url: str, run_dir: Path, env: dict[str, str]) -> Service:
+def _start(name: str, cmd: list[str], url: str, ready: str, run_dir: Path, env: dict) -> Service:
+    """Spawn `cmd` in its own process group, record its pid file, wait for `url + ready`."""
+    process = Process(name, cmd, url + ready, env, run_dir / f"{name}.log")
+    process.start(wait=False)
+    service = Service(name, process.pid, url, process.log, process.proc)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = run_dir / f"{name}.log"
-    with log.open("ab") as out:
-        # A new session: `stop` signals the whole group (server and its workers), nothing else.
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    service = Service(name, proc.pid, url, log, proc)
-    info = {"pid": proc.pid, "url": url, "cmd": cmd}
+    info = {"pid": process.pid, "url": url, "cmd": cmd}
     service.pid_file(run_dir).write_text(json.dumps(info) + "\n")
+    try:
+        process.wait_ready(START_TIMEOUT_S)
+    except RuntimeError as exc:
+        stop(service, run_dir)
+        raise ServiceError(f"{name} did not answer at {url}: {exc}") from exc
     return service
-
-
-def _wait_http(service: Service, path: str, timeout: float) -> None:
-    """Poll `url + path` until it answers 200; fail early if the process dies."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if service.process is not None and service.process.poll() is not None:
-            tail = service.log.read_text(errors="replace")[-2000:]
-            raise ServiceError(
-                f"{service.name} exited with {service.process.returncode} before "
-                f"{service.url} answered; log {service.log}:\n{tail}"
-            )
-        try:
-            with urllib.request.urlopen(service.url + path, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise ServiceError(f"{service.name} did not answer at {service.url} in {timeout:.0f}s")
-        time.sleep(0.5)
 
 
 def start_s3(host: str, port: int, run_dir: Path) -> Service:
     """Start moto's S3 API in server mode on host:port (objects live in memory)."""
     cmd = [str(Path(sys.executable).with_name("moto_server")), "-H", host, "-p", str(port)]
-    service = _spawn("s3", cmd, f"http://{host}:{port}", run_dir, dict(os.environ))
-    try:
-        _wait_http(service, "/moto-api/", 60)
-    except ServiceError:
-        stop(service, run_dir)
-        raise
-    return service
+    return _start("s3", cmd, f"http://{host}:{port}", "/moto-api/", run_dir, {})
 
 
 def start_mlflow(
@@ -137,49 +109,17 @@ def start_mlflow(
         str(workers),
     ]
     # botocore's default retries turn a dead S3 into minutes-long requests; 3 tries suffice.
-    env = {"AWS_MAX_ATTEMPTS": "3", "AWS_RETRY_MODE": "standard"} | dict(os.environ) | s3_env
-    env.pop("MLFLOW_TRACKING_URI", None)
-    service = _spawn("mlflow", cmd, f"http://{host}:{port}", run_dir, env)
-    try:
-        _wait_http(service, "/health", START_TIMEOUT_S)
-    except ServiceError:
-        stop(service, run_dir)
-        raise
-    return service
+    env = {"AWS_MAX_ATTEMPTS": "3", "AWS_RETRY_MODE": "standard"} | s3_env
+    env |= {"MLFLOW_TRACKING_URI": None, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return _start("mlflow", cmd, f"http://{host}:{port}", "/health", run_dir, env)
 
 
-def stop(service: Service, run_dir: Path, timeout: float = 20.0) -> None:
+def stop(service: Service, run_dir: Path, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM the service's process group, SIGKILL after `timeout`; remove its pid file."""
-    _stop_pid(service.pid, timeout, service.process)
+    stop_pid(service.pid, timeout)
+    if service.process is not None:
+        service.process.wait(timeout=5)
     service.pid_file(run_dir).unlink(missing_ok=True)
-
-
-def _stop_pid(pid: int, timeout: float, process: subprocess.Popen | None = None) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None:
-            if process.poll() is not None:
-                return
-        elif not _alive(pid):
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    if process is not None:
-        process.wait(timeout=5)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")  # a zombie is gone for our purposes
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def running(run_dir: Path) -> dict[str, dict]:
@@ -187,14 +127,23 @@ def running(run_dir: Path) -> dict[str, dict]:
     found = {}
     for pid_file in sorted(run_dir.glob("*.pid")):
         info = json.loads(pid_file.read_text())
-        if _alive(int(info["pid"])):
+        if alive(int(info["pid"])):
             found[pid_file.stem] = info
     return found
 
 
+def _credentials(settings: Settings) -> dict[str, str]:
+    """The S3 keys from the settings, else the loopback placeholders moto accepts."""
+    return {
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id or LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key
+        or LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
 def client_env(mlflow_url: str, s3_endpoint: str, optuna_storage: str) -> dict[str, str]:
     """The variables that point every component at these services."""
-    credentials = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
+    credentials = _credentials(Settings.from_env())
     return {
         "MLFLOW_TRACKING_URI": mlflow_url,
         "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
@@ -229,8 +178,8 @@ def up(args: argparse.Namespace) -> dict[str, str]:
     if already:
         names = ", ".join(f"{k} ({v['url']})" for k, v in already.items())
         raise ServiceError(f"already running: {names}; `make services-down` first")
-    tracking.ensure_database(args.postgres_url, args.mlflow_db)
-    tracking.ensure_database(args.postgres_url, args.optuna_db)
+    backends.ensure_database(args.postgres_url, args.mlflow_db)
+    backends.ensure_database(args.postgres_url, args.optuna_db)
     started: list[Service] = []
     try:
         endpoint = args.s3_endpoint
@@ -238,9 +187,9 @@ def up(args: argparse.Namespace) -> dict[str, str]:
             started.append(start_s3(args.host, args.s3_port, run_dir))
             endpoint = started[-1].url
         s3_env = {"MLFLOW_S3_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL": endpoint}
-        s3_env |= {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
-        tracking.ensure_buckets([ARTIFACTS_BUCKET, DVC_BUCKET, FEEDBACK_BUCKET], s3_env)
-        backend = tracking.sqlalchemy_url(args.postgres_url, args.mlflow_db)
+        s3_env |= _credentials(Settings.from_env())
+        backends.ensure_buckets([ARTIFACTS_BUCKET, DVC_BUCKET, FEEDBACK_BUCKET], s3_env)
+        backend = backends.sqlalchemy_url(args.postgres_url, args.mlflow_db)
         destination = f"s3://{ARTIFACTS_BUCKET}/artifacts"
         started.append(
             start_mlflow(backend, destination, args.host, args.mlflow_port, run_dir, s3_env)
@@ -249,7 +198,7 @@ def up(args: argparse.Namespace) -> dict[str, str]:
         for service in reversed(started):
             stop(service, run_dir)
         raise
-    optuna_url = tracking.sqlalchemy_url(args.postgres_url, args.optuna_db)
+    optuna_url = backends.sqlalchemy_url(args.postgres_url, args.optuna_db)
     env = client_env(started[-1].url, endpoint, optuna_url)
     env_file = run_dir / "env"
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
@@ -268,7 +217,7 @@ def down(args: argparse.Namespace) -> list[str]:
     stopped = []
     for pid_file in sorted(run_dir.glob("*.pid")):
         info = json.loads(pid_file.read_text())
-        _stop_pid(int(info["pid"]), 20.0)
+        stop_pid(int(info["pid"]), STOP_TIMEOUT_S)
         pid_file.unlink(missing_ok=True)
         stopped.append(pid_file.stem)
     (run_dir / "env").unlink(missing_ok=True)
@@ -277,7 +226,7 @@ def down(args: argparse.Namespace) -> list[str]:
         dvc = str(Path(sys.executable).with_name("dvc"))
         subprocess.run([dvc, "remote", "remove", "--local", DVC_REMOTE], capture_output=True)
     if getattr(args, "purge", False):
-        tracking.drop_database(args.postgres_url, args.mlflow_db)
+        backends.drop_database(args.postgres_url, args.mlflow_db)
     return stopped
 
 
@@ -292,7 +241,8 @@ def _read_env(run_dir: Path) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; tests build `up`/`down` arguments with it."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.services", description=__doc__)
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="python -m launch.services", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "dvc-remote"])
     parser.add_argument("--run-dir", default="run/services", help="pid files, logs, env file")
     parser.add_argument("--host", default="127.0.0.1")
@@ -300,13 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--s3-port", type=int, default=9000)
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get("BUKVA_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        default=settings.bukva_postgres_url,
         help="server URL without a database (env BUKVA_POSTGRES_URL)",
     )
     parser.add_argument(
         "--s3-endpoint",
-        default=os.environ.get("BUKVA_S3_SERVICE_ENDPOINT", ""),
-        help="use this S3 endpoint (e.g. MinIO) instead of starting moto",
+        default=settings.bukva_s3_service_endpoint,
+        help="use this S3 endpoint (e.g. MinIO) instead of starting moto "
+        "(env BUKVA_S3_SERVICE_ENDPOINT)",
     )
     parser.add_argument("--mlflow-db", default=MLFLOW_DB, help="MLflow's PostgreSQL database")
     parser.add_argument("--optuna-db", default=OPTUNA_DB, help="Optuna's PostgreSQL database")
@@ -335,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
             if "s3" in stopped and not args.purge:
                 print("moto kept its objects in memory: they are gone; PURGE=1 drops the runs too")
         else:
-            alive = running(Path(args.run_dir))
-            for name, info in alive.items():
+            found = running(Path(args.run_dir))
+            for name, info in found.items():
                 print(f"{name}: pid {info['pid']} {info['url']}")
-            if not alive:
+            if not found:
                 print("no services running")
-    except (ServiceError, tracking.TrackingUnavailable) as exc:
+    except (ServiceError, backends.BackendUnavailable) as exc:
         print(f"services: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,5 +1,4 @@
-"""The feedback store as a data source: labelled user drawings for the `ingest` and `prepare`
-stages.
+"""Source `feedback`: labelled user drawings from the feedback store, for `ingest` and `prepare`.
 
 `collect` copies every complete record (a JSON and the PNG it names) from the store
 (`s3://bucket/prefix` or a folder, `bukva.storage.open_store`) into data/raw/feedback/ as
@@ -8,7 +7,8 @@ stages.
 PNG bytes, e.g. one drawing confirmed twice) are kept once: the first by (created_at, id).
 Broken records are skipped and reported, never fatal: one bad upload must not stop a retrain.
 
-`prepare_feedback` turns data/raw/feedback/ into prepared rows with source "feedback".
+`prepare` turns data/raw/feedback/ into prepared rows with source "feedback" (none when the
+folder is absent: feedback is optional, `ingest.feedback` in params.yaml).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bukva.alphabet import has_case, index_of
+from bukva.alphabet import has_case
 from bukva.preprocess import ImageError, normalize
 from bukva.storage import FeedbackRecord, open_store
 from pipelines.common import StageError, log
+from pipelines.data import Record, make_record
 
-SOURCE = "feedback"
+NAME = "feedback"
 
 
 def collect(uri: str, dest: Path, endpoint_url: str = "", base: Path = Path(".")) -> dict:
@@ -74,15 +75,15 @@ def collect(uri: str, dest: Path, endpoint_url: str = "", base: Path = Path(".")
     return {"store": uri, "records": len(seen), "duplicates": duplicates, "skipped": skipped}
 
 
-def prepare_feedback(raw: Path) -> tuple[list, list[np.ndarray]]:
+def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
     """Normalize every drawing in raw/feedback/ (none when the folder is absent).
 
-    Returns:
-        (prepare.Record rows with source "feedback", images), ordered by record id.
-    """
-    from pipelines.prepare import Record, _hash  # prepare imports this module lazily too
+    `params` (the `prepare` section) has no knob for this source.
 
-    folder = raw / SOURCE
+    Returns:
+        (records with source "feedback", images), ordered by record id.
+    """
+    folder = raw / NAME
     records, images = [], []
     for meta in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         body = json.loads(meta.read_text(encoding="utf-8"))
@@ -100,18 +101,8 @@ def prepare_feedback(raw: Path) -> tuple[list, list[np.ndarray]]:
         upper = int(bool(body.get("uppercase"))) if has_case(label) else -1
         if has_case(label) and body.get("uppercase") is None:
             upper = -1
-        records.append(
-            Record(
-                f"{SOURCE}/{meta.stem}",
-                SOURCE,
-                str(path),
-                0,
-                label,
-                index_of(label),
-                upper,
-                _hash(pixels),
-                _hash(x),
-            )
-        )
+        records.append(make_record(NAME, meta.stem, path, label, upper, pixels, x))
         images.append(x)
+    if folder.is_dir():
+        log("prepare", f"{NAME}: {len(records)} drawings normalized")
     return records, images

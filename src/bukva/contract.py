@@ -1,0 +1,120 @@
+"""The serving contract, defined once: names, tensors, dtypes, shapes and class counts.
+
+Standard library only. Training, registration, both KServe servers, their clients and the
+app read these names from here instead of spelling them; `docs/architecture.md` ("Contracts")
+describes the same values in prose. The class list itself is `bukva.alphabet`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bukva.alphabet import CLASSES, DIGITS, IMAGE_SIZE, NUM_CLASSES
+
+MODEL_NAME = "bukva"  # the v2 model name both KServe servers expose
+REGISTERED_MODEL = "bukva-cnn"  # MLflow registered model
+CHAMPION_ALIAS = "champion"  # the registry alias the predictor serves
+CHAMPION_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+
+NUM_DIGITS = len(DIGITS)  # class indices 0..NUM_DIGITS-1 are the digits
+INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)  # one image as the network sees it
+
+# Model files: a folder with safetensors weights and a JSON config, never a pickle.
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+ONNX_FILE = "model.onnx"  # the same network for ONNX Runtime, exported at registration
+ONNX_WEIGHTS_SHA = "weights_sha256"  # model.onnx metadata: sha256 of the weights it holds
+
+# Tensor names. The input is `image` on both servers (different encodings).
+INPUT = "image"
+# The predictor's second input: each drawing's geometry in its frame, float32 [N, 5] in
+# `bukva.geometry.FEATURES` order (all zeros: unknown). The transformer computes it with
+# `bukva.preprocess.normalize_with_geometry`; a request without it means "unknown" for all.
+GEOMETRY = "geometry"
+GEOMETRY_SIZE = 5  # len(bukva.geometry.FEATURES); a unit test keeps the two equal
+LABEL_LOGITS = "label_logits"
+UPPERCASE_LOGIT = "uppercase_logit"
+LABEL = "label"
+PROBABILITY = "probability"
+UPPERCASE_PROBABILITY = "uppercase_probability"
+CASE_KNOWN = "case_known"
+STATUS = "status"
+STATUS_OK, STATUS_BLANK = "ok", "blank"  # values of `status`
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One v2 tensor of the contract; -1 in `shape` is the batch (or any) dimension."""
+
+    name: str
+    datatype: str  # v2 datatype: FP32, BYTES, UINT8, BOOL
+    shape: tuple[int, ...]
+
+    def metadata(self) -> dict:
+        """The tensor as v2 model metadata (`get_input_types` / `get_output_types`)."""
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+PREDICTOR_INPUT = Tensor(INPUT, "FP32", (-1, *INPUT_SHAPE))
+GEOMETRY_INPUT = Tensor(GEOMETRY, "FP32", (-1, GEOMETRY_SIZE))
+PREDICTOR_INPUTS = (PREDICTOR_INPUT, GEOMETRY_INPUT)
+PREDICTOR_OUTPUTS = (
+    Tensor(LABEL_LOGITS, "FP32", (-1, NUM_CLASSES)),
+    Tensor(UPPERCASE_LOGIT, "FP32", (-1, 1)),
+)
+TRANSFORMER_INPUTS = (
+    Tensor(INPUT, "BYTES", (-1,)),  # PNG/JPEG, raw or base64
+    Tensor(INPUT, "UINT8", (-1, -1, -1, 4)),  # canvas RGBA
+)
+
+
+def transformer_outputs(top_k: int) -> tuple[Tensor, ...]:
+    """The transformer's outputs for `top_k` characters per image."""
+    return (
+        Tensor(LABEL, "BYTES", (-1, top_k)),
+        Tensor(PROBABILITY, "FP32", (-1, top_k)),
+        Tensor(UPPERCASE_PROBABILITY, "FP32", (-1,)),
+        Tensor(CASE_KNOWN, "BOOL", (-1,)),
+        Tensor(STATUS, "BYTES", (-1,)),
+    )
+
+
+def infer_path(model_name: str = MODEL_NAME) -> str:
+    """The v2 REST inference path of a model."""
+    return f"/v2/models/{model_name}/infer"
+
+
+__all__ = [
+    "CASE_KNOWN",
+    "CHAMPION_ALIAS",
+    "CHAMPION_URI",
+    "CLASSES",
+    "CONFIG_FILE",
+    "GEOMETRY",
+    "GEOMETRY_INPUT",
+    "GEOMETRY_SIZE",
+    "INPUT",
+    "INPUT_SHAPE",
+    "LABEL",
+    "LABEL_LOGITS",
+    "MODEL_NAME",
+    "NUM_CLASSES",
+    "NUM_DIGITS",
+    "ONNX_FILE",
+    "ONNX_WEIGHTS_SHA",
+    "PREDICTOR_INPUT",
+    "PREDICTOR_INPUTS",
+    "PREDICTOR_OUTPUTS",
+    "PROBABILITY",
+    "REGISTERED_MODEL",
+    "STATUS",
+    "STATUS_BLANK",
+    "STATUS_OK",
+    "TRANSFORMER_INPUTS",
+    "UPPERCASE_LOGIT",
+    "UPPERCASE_PROBABILITY",
+    "WEIGHTS_FILE",
+    "Tensor",
+    "infer_path",
+    "transformer_outputs",
+]

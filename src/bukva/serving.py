@@ -1,0 +1,353 @@
+"""KServe glue shared by the predictor and the transformer (needs the `kserve` extra).
+
+Both servers are stock `kserve.ModelServer`s with the same few corrections, written here once:
+
+1. REST decoding. KServe 0.21 turns a binary-extension tensor into a Python list and back
+   (`InferRequest.from_bytes`): slow for FP32 batches and fatal (HTTP 500) for BYTES that are not
+   UTF-8, such as PNGs. `fast_fp32_request` (predictor) keeps binary FP32 inputs as raw
+   bytes and leaves anything else to KServe; `parse_rest_request` (transformer) decodes every
+   body itself and names what is wrong with a bad one.
+2. FastAPI's 422 for a JSON body that is not a v2 request becomes a 400 with a reason.
+3. Expected request failures (bad input, unknown model, model or predictor down) are logged as
+   one line, not as an error with a stack trace.
+
+Plus the parts both servers build alike: the flag parser, the server start, output tensors and
+the InferResponse. Imported only by the servers: the rest of the core never needs kserve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kserve import InferInput, InferOutput, InferRequest, InferResponse, Model, ModelServer
+from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
+from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.infer_type import RequestedOutput
+
+from bukva.contract import MODEL_NAME, Tensor
+
+# ---- REST decoding ---------------------------------------------------------------------------
+
+
+def _fail(message: str) -> InvalidInput:
+    return InvalidInput(f"malformed v2 request: {message}")
+
+
+def _input(spec: Any, index: int, body: bytes, start: int) -> tuple[InferInput, int]:
+    """One input from its JSON description, taking binary data from `body` at `start`."""
+    if not isinstance(spec, dict):
+        raise _fail(f"inputs[{index}] is not an object")
+    name, datatype, shape = spec.get("name"), spec.get("datatype"), spec.get("shape")
+    if not isinstance(name, str) or not isinstance(datatype, str):
+        raise _fail(f"inputs[{index}] needs string 'name' and 'datatype'")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise _fail(f"input '{name}': 'shape' must be a list of non-negative integers")
+    parameters = spec.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise _fail(f"input '{name}': 'parameters' must be an object")
+    tensor = InferInput(name=name, shape=shape, datatype=datatype, parameters=parameters)
+    size = parameters.get("binary_data_size")
+    if "data" in spec:
+        tensor.data = spec["data"]
+        return tensor, start
+    if not isinstance(size, int) or size < 0 or start + size > len(body):
+        raise _fail(
+            f"input '{name}' has neither 'data' nor a valid 'binary_data_size' "
+            f"({size!r}; {len(body) - start} bytes of binary data left)"
+        )
+    tensor._raw_data = body[start : start + size]  # kept raw: BYTES need not be UTF-8
+    return tensor, start + size
+
+
+def parse_rest_request(body: bytes, json_length: str | None, model_name: str) -> InferRequest:
+    """Decode a v2 REST body (plain JSON, or JSON + binary data) into an InferRequest.
+
+    Raises:
+        InvalidInput: naming what is wrong with the body.
+    """
+    header_bytes = body
+    if json_length is not None:
+        try:
+            length = int(json_length)
+        except ValueError:
+            raise _fail(
+                f"{INFERENCE_CONTENT_LENGTH_HEADER} is not a number: {json_length!r}"
+            ) from None
+        if not 0 < length <= len(body):
+            raise _fail(
+                f"{INFERENCE_CONTENT_LENGTH_HEADER} {length} exceeds the body ({len(body)})"
+            )
+        header_bytes = body[:length]
+    try:
+        header = orjson.loads(header_bytes)
+    except orjson.JSONDecodeError as exc:
+        raise _fail(f"body is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
+        raise _fail("the JSON object needs an 'inputs' list")
+    start, inputs = len(header_bytes), []
+    for index, spec in enumerate(header["inputs"]):
+        tensor, start = _input(spec, index, body, start)
+        inputs.append(tensor)
+    outputs = header.get("outputs")
+    if outputs is not None and not (
+        isinstance(outputs, list) and all(isinstance(o, dict) and "name" in o for o in outputs)
+    ):
+        raise _fail("'outputs' must be a list of objects with a 'name'")
+    parameters = header.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise _fail("'parameters' must be an object")
+    return InferRequest(
+        model_name=model_name,
+        infer_inputs=inputs,
+        request_id=header.get("id"),
+        parameters=parameters,
+        request_outputs=[RequestedOutput(o["name"], o.get("parameters")) for o in outputs]
+        if outputs
+        else None,
+    )
+
+
+def fast_fp32_request(body: bytes, json_length: str | None, model_name: str) -> InferRequest | None:
+    """An InferRequest holding the raw bytes of its binary FP32 inputs (the predictor's `image`
+    and `geometry`); None for anything else (which then takes KServe's general path and its
+    error messages)."""
+    try:
+        length = int(json_length or "")
+        header = orjson.loads(body[:length])
+        specs = header["inputs"]
+        sizes = [int(spec["parameters"]["binary_data_size"]) for spec in specs]
+        shapes = [[int(s) for s in spec["shape"]] for spec in specs]
+    except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+        return None
+    if not specs or length + sum(sizes) != len(body):
+        return None
+    if any(spec.get("datatype") != "FP32" or "data" in spec for spec in specs):
+        return None
+    tensors, start = [], length
+    for spec, size, shape in zip(specs, sizes, shapes, strict=True):
+        tensor = InferInput(spec.get("name", ""), shape, "FP32", parameters=spec["parameters"])
+        tensor._raw_data = body[start : start + size]
+        tensors.append(tensor)
+        start += size
+    parameters = header.get("parameters")
+    return InferRequest(
+        model_name=model_name,
+        infer_inputs=tensors,
+        request_id=header.get("id"),
+        parameters=parameters if isinstance(parameters, dict) else None,
+    )
+
+
+class VersionedDataPlane(DataPlane):
+    """KServe's DataPlane whose model metadata names the served version (v2 `versions`),
+    which KServe 0.21 leaves out: from the model's `served_versions()` when it has one."""
+
+    async def model_metadata(self, model_name: str) -> dict:
+        metadata = await super().model_metadata(model_name)
+        model = self.get_model_from_registry(model_name)
+        served = getattr(model, "served_versions", None)
+        versions = [v for v in (await served() if served else []) if v]
+        return metadata | ({"versions": versions} if versions else {})
+
+
+class StrictDataPlane(VersionedDataPlane):
+    """KServe's DataPlane with `parse_rest_request` for every raw REST body (transformer)."""
+
+    def decode_inference_request(self, body, headers, model_name):
+        if isinstance(body, bytes):
+            json_length = headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
+            return parse_rest_request(body, json_length, model_name)
+        return super().decode_inference_request(body, headers, model_name)
+
+
+class FastTensorDataPlane(VersionedDataPlane):
+    """KServe's DataPlane with `fast_fp32_request` tried first for raw REST bodies (predictor)."""
+
+    def decode_inference_request(self, body, headers, model_name):
+        if isinstance(body, bytes):
+            json_length = headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
+            request = fast_fp32_request(body, json_length, model_name)
+            if request is not None:
+                return request
+        return super().decode_inference_request(body, headers, model_name)
+
+
+# ---- errors and logs ---------------------------------------------------------------------------
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """FastAPI's validation errors as one line: what is wrong, and where in the body."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "InferenceRequest")]
+        if loc[:1] == ["bytes"]:  # the Union's raw-bytes alternative: noise, not a reason
+            continue
+        if error.get("type") == "json_invalid":
+            return f"body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
+        problems.append(f"{'.'.join(loc) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems[:3]) or "body is not a v2 inference request"
+
+
+async def validation_error_handler(_request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 for a JSON body that is not a v2 request becomes a 400 with a reason."""
+    message = f"malformed v2 request: {describe_validation_error(exc)}"
+    return JSONResponse(status_code=400, content={"error": message})
+
+
+def invalid_input(counter: Any, reason: str, message: str) -> InvalidInput:
+    """Count a rejected request (a Prometheus counter labelled by `reason`) and build the
+    400 / INVALID_ARGUMENT error for it."""
+    counter.labels(reason=reason).inc()
+    return InvalidInput(message)
+
+
+class OneLineRequestErrors(logging.Filter):
+    """Expected request failures as one log line, not an error with a stack trace: bad input
+    and unknown models as warnings, an unavailable model as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, InvalidInput | ModelNotFound | ModelNotReady):
+            level = logging.ERROR if isinstance(exc, ModelNotReady) else logging.WARNING
+            record.msg, record.args, record.exc_info = f"request failed: {exc}", (), None
+            record.levelno, record.levelname = level, logging.getLevelName(level)
+        return True
+
+
+# ---- responses and their metrics -------------------------------------------------------------
+
+TOP1_BUCKETS = (0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)  # top-1 probability histograms
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of [N, C] logits (numerically stable)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def output(name: str, array: np.ndarray, datatype: str) -> InferOutput:
+    """An output holding raw bytes: KServe then encodes it for JSON, binary REST or gRPC alike
+    (an output holding a numpy array trips KServe 0.21's gRPC encoder)."""
+    if datatype == "FP32":
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    tensor = InferOutput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array, binary_data=True)
+    return tensor
+
+
+def response(
+    request: InferRequest,
+    model_name: str,
+    outputs: list[InferOutput],
+    model_version: str | None = None,
+) -> InferResponse:
+    """The answer to `request`: its id (or a new one), the model version that answered (v2
+    `model_version`), its binary and requested-output wishes."""
+    return InferResponse(
+        response_id=request.id or str(uuid.uuid4()),
+        model_name=model_name,
+        model_version=model_version or None,
+        infer_outputs=outputs,
+        use_binary_outputs=request.use_binary_outputs,
+        requested_outputs=request.request_outputs,
+    )
+
+
+def metadata(tensors: Sequence[Tensor]) -> list[dict]:
+    """Contract tensors as v2 model metadata."""
+    return [t.metadata() for t in tensors]
+
+
+# ---- flags and start -------------------------------------------------------------------------
+
+
+def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """KServe's ModelServer flags (and transformer flags), the model name from the contract."""
+    from kserve import model_server
+
+    parser = argparse.ArgumentParser(
+        prog=prog, parents=[model_server.parser], description=description
+    )
+    parser.set_defaults(model_name=MODEL_NAME)
+    return parser
+
+
+def use_event_loop(choice: str) -> str:
+    """Honour KServe's --event-loop flag ("auto": uvloop when installed, as its help says).
+
+    KServe 0.21 hands the choice to uvicorn only, and uvicorn's loop setup never runs under
+    `ModelServer.start` (which calls `asyncio.run` itself), so both servers ran on the plain
+    asyncio loop. Setting the policy before that call puts REST and gRPC on uvloop.
+    Returns the loop in use: "uvloop" or "asyncio".
+    """
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.set_event_loop(asyncio.new_event_loop())  # ModelServer asks for one before its run
+    return "uvloop"
+
+
+def without_timing_middleware(app: Any) -> None:
+    """Leave timing_asgi's TimingMiddleware, which KServe adds to every REST app, out of `app`.
+
+    Per request it matches the route a second time to name it, reads the CPU clock twice and
+    formats a `kserve.trace` INFO line: about 0.3 ms of the transformer's CPU, for a line that
+    the default WARNING level drops. Starlette builds the middleware stack at the first
+    request, after KServe added its middlewares; this filters the list then. The latency
+    histograms (`request_*_seconds`) come from the model, not from this middleware.
+    """
+    from timing_asgi import TimingMiddleware
+
+    build = app.build_middleware_stack
+
+    def build_without_timing():
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+        return build()
+
+    app.build_middleware_stack = build_without_timing
+
+
+def serve(
+    models: list[Model], args: argparse.Namespace, dataplane: type[DataPlane], **extra: Any
+) -> None:
+    """Start a `kserve.ModelServer` for `models` with the shared flags, the given REST decoder,
+    the 400 handler and one-line error logs; returns when the server stops."""
+    server = ModelServer(
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        max_threads=args.max_threads,
+        max_asyncio_workers=args.max_asyncio_workers,
+        enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url,
+        enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format,
+        event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive,
+        **extra,
+    )
+    server.dataplane = dataplane(model_registry=server.registered_models)
+    from kserve import model_server
+
+    model_server.app.add_exception_handler(RequestValidationError, validation_error_handler)
+    if not args.enable_latency_logging:  # the per-request trace (BUKVA_REQUEST_TRACE) is off
+        without_timing_middleware(model_server.app)
+    logging.getLogger("kserve").addFilter(OneLineRequestErrors())
+    use_event_loop(args.event_loop)
+    server.start(models)
