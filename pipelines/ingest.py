@@ -2,7 +2,10 @@
 
 Checks every labelled glyph exists and decodes, its label is in the alphabet and the CSV's
 bounding box (after undoing the row/column swap) matches the ink; reports unlabelled files and
-prints counts per class and case. A missing or malformed source stops with the path at fault.
+prints counts per class and case. Copies the fonts of the block-letter source
+(`pipelines.sources.fonts`) after checking each covers every letter and digit. A missing or
+malformed source stops with the path at fault. The raw data comes from a local mirror or,
+without one, from the public upstream (`pipelines.fetch`: params.yaml `ingest.source`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from collections import Counter
 from pathlib import Path
 
 from bukva.alphabet import CLASSES, DIGITS
+from pipelines import fetch
 from pipelines.common import StageError, load_params, log, run_cli, write_json
 from pipelines.sources import feedback as feedback_source
-from pipelines.sources import mnist, rukopys
+from pipelines.sources import fonts, mnist, rukopys
 
 
-def ingest(source: Path, dest: Path, feedback: str = "") -> dict:
-    """Validate `source` (a mirror with rukopys/ and mnist/) and copy it into `dest`; with
+def ingest(source: Path, dest: Path, feedback: str = "", font_dir: Path = fonts.FONT_DIR) -> dict:
+    """Validate `source` (a mirror with rukopys/ and mnist/) and copy it into `dest`, and the
+    block-letter fonts from `font_dir` (where Debian installs them) into `dest`/fonts; with
     `feedback` (a folder or s3:// URI of the feedback store), also copy its records into
     `dest`/feedback (see pipelines.sources.feedback).
 
@@ -30,18 +35,20 @@ def ingest(source: Path, dest: Path, feedback: str = "") -> dict:
         raise StageError(f"data source folder not found: {source}")
     glyphs = rukopys.check(source / rukopys.NAME)
     images, labels = mnist.read_mnist(source / mnist.NAME)
+    font_rows = fonts.check(font_dir)
 
     if dest.exists():
         shutil.rmtree(dest)
     rukopys.copy(source / rukopys.NAME, dest / rukopys.NAME, glyphs.rows)
     mnist.copy(source / mnist.NAME, dest / mnist.NAME)
+    fonts.copy(font_dir, dest / fonts.NAME, font_rows)
 
     counts = glyphs.counts()
     digit_counts = Counter(DIGITS[int(d)] for d in labels)
     manifest = {
-        "source": str(source),
         "glyphs": len(glyphs.rows),
         "digits": len(images),
+        "fonts": {role: sum(r["role"] == role for r in font_rows) for role in ("train", "eval")},
         "unlabelled_glyph_files": glyphs.unlabelled,
         "bbox_problems": glyphs.problems,
         "counts": {
@@ -69,7 +76,11 @@ def ingest(source: Path, dest: Path, feedback: str = "") -> dict:
 
 def print_summary(manifest: dict) -> None:
     """Counts per class and case, then what was skipped or suspicious."""
-    log("ingest", f"{manifest['glyphs']} labelled glyphs, {manifest['digits']} MNIST digits")
+    log(
+        "ingest",
+        f"{manifest['glyphs']} labelled glyphs, {manifest['digits']} MNIST digits, fonts "
+        f"{manifest['fonts']['train']} for training + {manifest['fonts']['eval']} held out",
+    )
     line = []
     for char, count in manifest["counts"].items():
         if "digit" in count:
@@ -95,7 +106,11 @@ def print_summary(manifest: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", help="data mirror folder (default: params.yaml ingest.source)")
+    parser.add_argument(
+        "--source",
+        help="a data mirror folder, `auto` or `download` (default: params.yaml ingest.source; "
+        "see pipelines/fetch.py)",
+    )
     parser.add_argument("--out", default="data/raw", help="destination folder")
     parser.add_argument(
         "--feedback",
@@ -104,9 +119,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     params = load_params("ingest")
-    source = Path(args.source or params["source"])
+    source = fetch.resolve(args.source if args.source is not None else params.get("source", ""))
     feedback = args.feedback if args.feedback is not None else params.get("feedback") or ""
-    print_summary(ingest(source, Path(args.out), feedback))
+    font_dir = Path(params.get("fonts") or fonts.FONT_DIR)
+    print_summary(ingest(source, Path(args.out), feedback, font_dir))
 
 
 if __name__ == "__main__":

@@ -79,6 +79,11 @@ class Settings:
     kserve_loglevel: str = "WARNING"
     # "true": the servers log a latency trace line per request (kserve.trace, seen at INFO).
     bukva_request_trace: str = "false"
+    # `ingest` without a local mirror (pipelines/fetch.py): where downloads are cached (empty:
+    # ~/.cache/bukva) and the upstream hosts' base URLs (tests point them at a loopback server).
+    bukva_data_cache: str = ""
+    bukva_rukopys_url: str = "https://codeload.github.com"
+    bukva_mnist_url: str = "https://ossci-datasets.s3.amazonaws.com/mnist"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +109,15 @@ class Settings:
     @property
     def model_uri(self) -> str:
         return self.storage_uri or self.bukva_model_uri
+
+    @property
+    def data_cache(self) -> Path:
+        """The download cache of `ingest` (BUKVA_DATA_CACHE, default ~/.cache/bukva)."""
+        return (
+            Path(self.bukva_data_cache).expanduser()
+            if self.bukva_data_cache
+            else (Path.home() / ".cache" / "bukva")
+        )
 
     @property
     def request_trace(self) -> bool:
