@@ -76,6 +76,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   uv venv -q "$VENV" --python "$PYTHON"
 fi
 log "syncing $VENV with requirements.lock"
-uv pip sync -q -p "$VENV/bin/python" "${torch_source[@]}" requirements.lock
+# --compile-bytecode: .pyc files for every installed module now, once. Without them each new
+# process compiles torch, MLflow and KServe from source again wherever PYTHONDONTWRITEBYTECODE
+# is set (a minute per pipeline stage or server start on two busy cores).
+uv pip sync -q --compile-bytecode -p "$VENV/bin/python" "${torch_source[@]}" requirements.lock
 uv pip install -q -p "$VENV/bin/python" --no-deps -e .
 log "environment ready: $VENV"

@@ -25,5 +25,4 @@ if [ "${KEEP_REGISTRY:-0}" != 1 ] && command -v docker >/dev/null; then
     log "registry $REGISTRY_NAME removed"
   fi
 fi
-rm -rf run/cluster
 log "cluster $CLUSTER_NAME removed"

@@ -164,9 +164,11 @@ deployed_version() {
 # skips what did not change. Sets CHAMPION (the registry version @champion after the gate) and
 # PROMOTED (true|false), from bukva-train's termination message (kustomize/base/job/job_state.py).
 run_training() {
-  local overlay=${OVERLAY:-kind} dir=run/cluster/kustomize msg
+  local overlay=${OVERLAY:-kind} dir msg
   [ -f "kustomize/overlays/$overlay/kustomization.yaml" ] || die "no overlay kustomize/overlays/$overlay"
-  mkdir -p "$dir"
+  # Inside the checkout (kustomize takes only relative paths), one folder per run (gitignored).
+  mkdir -p run/cluster
+  dir=$(mktemp -d run/cluster/kustomize.XXXXXX)
   cat >"$dir/kustomization.yaml" <<EOF
 # Written by scripts/cluster-lib.sh for one run: the overlay, in NAMESPACE, with the pushed image.
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -182,7 +184,8 @@ EOF
   log "training Jobs (kustomize/overlays/$overlay, $(image_ref trainer))"
   kc -n "$NAMESPACE" delete job -l app.kubernetes.io/component=training --ignore-not-found --wait=true
   kc kustomize "$dir" | kc apply -f -
-  log "bukva-data: ingest, prepare, split"
+  rm -rf "$dir"
+  log "bukva-data: ingest, prepare, split, draw"
   wait_job bukva-data 3600
   log "bukva-train: pretrain, train, evaluate, register"
   kc -n "$NAMESPACE" patch job bukva-train --type=merge -p '{"spec":{"suspend":false}}'

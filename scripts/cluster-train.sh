@@ -11,6 +11,10 @@
 source "$(dirname "$0")/cluster-lib.sh"
 resolve_tag
 
+for tool in docker kubectl; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (make cluster-up lists what it needs)"
+done
+{ [ -n "$HELM" ] && command -v "$HELM" >/dev/null; } || die "helm is not installed"
 kc get namespace "$NAMESPACE" >/dev/null 2>&1 ||
   die "no namespace $NAMESPACE in context $CONTEXT: run 'make cluster-up' first"
 # The Jobs run this tree's trainer image: make sure the registry has it (a tag it lacks would

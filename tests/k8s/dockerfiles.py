@@ -154,10 +154,30 @@ def module_name(py: Path) -> str:
     return ".".join(parts[1:] if parts[0] == "src" else parts)
 
 
+def _optional_imports(tree: ast.AST) -> set[int]:
+    """Import nodes in the body of a `try:` that catches ImportError: the file works without
+    them (the predictor exports to ONNX only where torch is installed)."""
+    names = {"ImportError", "ModuleNotFoundError"}
+    optional = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            {n.id for n in ast.walk(h.type) if isinstance(n, ast.Name)} & names
+            for h in node.handlers
+            if h.type is not None
+        ):
+            optional |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return optional
+
+
 def imports_of(py: Path) -> set[str]:
-    """Dotted names imported anywhere in a file (inside functions too); relative ones skipped."""
+    """Dotted names imported anywhere in a file (inside functions too), except optional ones
+    (`_optional_imports`); relative ones skipped."""
     found = set()
-    for node in ast.walk(ast.parse(py.read_text(), str(py))):
+    tree = ast.parse(py.read_text(), str(py))
+    optional = _optional_imports(tree)
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:

@@ -91,7 +91,7 @@ def test_installs_only_its_extra_from_the_lock(name: str) -> None:
 def test_light_images_carry_no_torch(name: str) -> None:
     closure = extra_closure(IMAGES[name][1])
     assert "torch" not in closure and "mlflow" not in closure
-    assert "torch" in extra_closure("model")
+    assert "torch" in extra_closure("pipelines")
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY))
@@ -120,9 +120,13 @@ def test_source_imports_only_what_the_extra_installs(name: str) -> None:
 
 
 def test_foreign_import_check_can_fail() -> None:
-    # The model package imports torch; the transformer extra does not install it.
-    bad = foreign_imports("transformer", sorted(PACKAGE_DIRS["model"].glob("*.py")))
+    # The pipelines import torch; the transformer extra does not install it.
+    bad = foreign_imports("transformer", sorted(PACKAGE_DIRS["pipelines"].glob("*.py")))
     assert any(b.startswith("torch") for b in bad)
+    # The predictor imports torch only where it is optional (model.runtime, to export ONNX).
+    assert not any(
+        b.startswith("torch") for b in foreign_imports("model", [ROOT / "model" / "runtime.py"])
+    )
     # pipelines without the core it imports (the network lives in src/bukva)
     bad = foreign_imports("pipelines", sorted(PACKAGE_DIRS["pipelines"].glob("*.py")))
     assert any(b.startswith("bukva.network: not copied") for b in bad)

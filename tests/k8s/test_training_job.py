@@ -61,13 +61,16 @@ def test_data_job_ingests_its_source_and_hands_its_lock_to_the_next_job(
     # Pod 1: the data Job, with no data at all in its /app; the source is its parameter.
     first = image_workspace(tmp_path / "pod1" / "app")
     argv, env = _pod(cluster, tmp_path / "pod1", {"INGEST_SOURCE": str(MIRROR)})
-    assert env["DVC_STAGES"] == "ingest prepare split" and env["DVC_FORCE"] == "ingest"
+    assert env["DVC_STAGES"].startswith("ingest prepare split") and env["DVC_FORCE"] == "ingest"
+    # The script, env and handoff are what is under test: the first three stages (the rest
+    # of the data stages, `draw`, costs minutes of CPU and runs the same way).
+    env["DVC_STAGES"] = "ingest prepare split"
     assert env["BUKVA_FEEDBACK_URI"].startswith("s3://feedback/")  # from the endpoints ConfigMap
     out = subprocess.run(argv, cwd=first, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (first / "data" / "split").is_dir()
     params = yaml.safe_load((first / "params.yaml").read_text())["ingest"]
-    assert params == {"source": str(MIRROR), "feedback": env["BUKVA_FEEDBACK_URI"]}
+    assert (params["source"], params["feedback"]) == (str(MIRROR), env["BUKVA_FEEDBACK_URI"])
 
     s3 = _s3(env)
     bucket, _, prefix = env["DVC_REMOTE_URL"].removeprefix("s3://").partition("/")
