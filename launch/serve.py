@@ -36,9 +36,22 @@ class Ports:
     predictor_grpc: int = 8091
 
 
+# The runtime settings of both server images (model/Dockerfile, transformer/Dockerfile):
+# numpy's OpenBLAS on one thread (its threads spin on a busy machine and tripled the CPU of the
+# transformer's one small matrix product, `bukva.preprocess.to_ink`), and glibc malloc keeping
+# freed memory (each canvas's ~1 MB float temporaries were mmap-ed and unmapped per request:
+# ~590 page faults, a third of the transformer's CPU).
+SERVER_RUNTIME_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "MALLOC_MMAP_THRESHOLD_": "16777216",
+    "MALLOC_TRIM_THRESHOLD_": "67108864",
+}
+
+
 def server_env(settings: Settings) -> dict[str, str]:
-    """Environment of both KServe servers: KServe reads KSERVE_LOGLEVEL itself."""
-    return {"KSERVE_LOGLEVEL": settings.kserve_loglevel.upper()}
+    """Environment of both KServe servers: KServe reads KSERVE_LOGLEVEL itself; plus
+    `SERVER_RUNTIME_ENV`, as in the server images."""
+    return {"KSERVE_LOGLEVEL": settings.kserve_loglevel.upper(), **SERVER_RUNTIME_ENV}
 
 
 def server_flags(settings: Settings) -> list[str]:

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +46,19 @@ class Runtime(Protocol):
 
 class ExportUnavailable(RuntimeError):
     """The folder needs an ONNX export, and this installation cannot make one."""
+
+
+def _torch_parts() -> tuple[Any, Any]:
+    """torch and `bukva.network`: optional here (the predictor image has neither)."""
+    try:
+        import torch
+
+        from bukva import network
+    except ImportError as exc:
+        raise ExportUnavailable(
+            f"this needs torch and the `torch` extra ({exc.name} is missing)"
+        ) from None
+    return torch, network
 
 
 def weights_sha256(model_dir: Path) -> str:
@@ -79,10 +92,7 @@ class TorchNet:
     def __init__(self, model_dir: Path, threads: int = 1):
         import inspect
 
-        import torch
-
-        from bukva import network
-
+        torch, network = _torch_parts()
         torch.set_num_threads(threads)
         self.torch, self.net = torch, network.load(model_dir)
         taken = len(inspect.signature(self.net.forward).parameters)
@@ -96,8 +106,7 @@ class TorchNet:
 
 def export(model_dir: Path, target: Path) -> Path:
     """Export the folder's network to `target` as ONNX, tagged with its weights' sha256."""
-    from bukva import network
-
+    _torch, network = _torch_parts()
     return network.export_onnx(
         network.load(model_dir), target, {ONNX_WEIGHTS_SHA: weights_sha256(model_dir)}
     )
@@ -117,10 +126,10 @@ def onnx_net(model_dir: Path, threads: int = 1) -> OnnxNet:
     logging.getLogger("kserve").warning("%s; exporting the network to ONNX now", reason)
     try:
         fresh = export(model_dir, Path(tempfile.mkdtemp(prefix="bukva-onnx-")) / ONNX_FILE)
-    except ImportError as exc:  # the torch-free predictor image
+    except (ExportUnavailable, ImportError) as exc:  # the torch-free image; no onnxscript
         raise ExportUnavailable(
-            f"{reason}, and exporting one needs torch and onnxscript ({exc.name} is missing): "
-            "register the model again (`make register` writes model.onnx)"
+            f"{reason}, and exporting one here fails ({exc}): register the model again "
+            "(`make register` writes model.onnx)"
         ) from None
     return OnnxNet(fresh, threads)
 

@@ -1,7 +1,7 @@
 """Concurrent requests share predictor calls, without waiting for one another.
 
 `Coalescing` wraps a `PredictorClient`. A call made while no predictor call is in flight goes
-out at once, exactly as without the wrapper (no added latency at concurrency 1). Calls made
+out at once (one event-loop turn later: no measurable latency at concurrency 1). Calls made
 while one is in flight queue up; when it returns, everything queued (up to `max_images`) goes
 out as ONE predictor call and each caller gets its own rows back. Under load the predictor
 then pays its per-call cost (gRPC or HTTP, KServe, the runtime's call) once per batch instead

@@ -16,7 +16,7 @@ import tritonclient.http as thttp
 from serving_helpers import grpc_infer
 
 from bukva.alphabet import CLASSES, has_case
-from bukva.preprocess import decode_image, normalize
+from bukva.preprocess import decode_image, normalize_with_geometry
 
 pytestmark = pytest.mark.integration
 OUTPUTS = ["label", "probability", "uppercase_probability", "case_known", "status"]
@@ -30,9 +30,11 @@ def expected(model_dir, pngs):
     from bukva.network import load
 
     net = load(model_dir)
-    batch = np.stack([normalize(decode_image(p)) for p in pngs])[:, None]
+    drawings = [normalize_with_geometry(decode_image(p)) for p in pngs]
+    batch = np.stack([image for image, _ in drawings])[:, None]
+    geometry = np.stack([frame.vector() for _, frame in drawings])
     with torch.inference_mode():
-        logits, case = net(torch.from_numpy(batch))
+        logits, case = net(torch.from_numpy(batch), torch.from_numpy(geometry))
     probs = torch.softmax(logits, 1).numpy()
     return [
         (CLASSES[int(p.argmax())], float(p.max()), float(torch.sigmoid(c)[0]))

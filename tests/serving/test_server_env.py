@@ -1,0 +1,27 @@
+"""The servers run with the same runtime environment locally (`launch.serve`) and in their
+images: one BLAS thread, malloc that keeps freed memory (docs/serving.md, Performance)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bukva.settings import Settings
+from launch.serve import SERVER_RUNTIME_ENV, Ports, servers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("dockerfile", ["model/Dockerfile", "transformer/Dockerfile"])
+def test_images_set_the_launchers_runtime_env(dockerfile: str) -> None:
+    text = (ROOT / dockerfile).read_text().replace("\\\n", " ")
+    env_lines = [line for line in text.splitlines() if line.startswith("ENV ")]
+    assignments = {word for line in env_lines for word in line.split()[1:]}
+    for key, value in SERVER_RUNTIME_ENV.items():
+        assert f"{key}={value}" in assignments, f"{dockerfile} lacks {key}={value}"
+
+
+def test_local_servers_get_the_runtime_env() -> None:
+    for server in servers(Ports(), [], settings=Settings.from_env({})):
+        assert SERVER_RUNTIME_ENV.items() <= server.env.items()
