@@ -33,9 +33,13 @@ repro: $(ENV_STAMP) ## Run the DVC pipeline (ingest -> ... -> evaluate); a no-op
 	$(BIN)/dvc repro
 
 .PHONY: test
-test: $(ENV_STAMP) ## Run every test tier (unit, data, integration, browser, k8s)
+# Workers for `make test`: most tests wait on servers and subprocesses, so more workers than
+# cores pay off (tests/conftest.py keeps each shared server stack on one worker).
+TEST_WORKERS ?= 4
+test: $(ENV_STAMP) ## Run every test tier (unit, data, integration, browser, k8s) on parallel workers
 	scripts/bootstrap.sh --system
-	$(BIN)/pytest
+	scripts/get-helm.sh >/dev/null && scripts/get-helm.sh kubectl >/dev/null
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-fast
 test-fast: $(ENV_STAMP) ## Run only the fast unit tests

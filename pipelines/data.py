@@ -4,6 +4,8 @@ Every stage reads and writes the prepared data through this module, so the file 
 in one place:
 
 - data/prepared/images.npy: float32 [N, 28, 28], exactly the model input (row i = record i);
+- data/prepared/geometry.npy: float32 [N, 5], each image's geometry in its frame
+  (`bukva.geometry`; all zeros when unknown), the case head's second input;
 - data/prepared/index.csv: one `Record` per image (`INDEX_COLUMNS`);
 - data/split/split.csv: the split name of each record id.
 
@@ -60,6 +62,10 @@ class Record:
     input_hash: str  # hash of the normalized model input
 
 
+# What a source's `prepare` returns: records, model inputs and geometry vectors, row-aligned.
+Prepared = tuple[list[Record], list[np.ndarray], list[np.ndarray]]
+
+
 def content_hash(array: np.ndarray) -> str:
     """A short hash of an array's bytes: equal pixels, equal hash (duplicate detection)."""
     return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
@@ -90,10 +96,13 @@ def make_record(
     )
 
 
-def write_prepared(out: Path, records: list[Record], images: list[np.ndarray]) -> None:
-    """Write images.npy and index.csv (row i of the CSV is image i)."""
+def write_prepared(
+    out: Path, records: list[Record], images: list[np.ndarray], geometry: list[np.ndarray]
+) -> None:
+    """Write images.npy, geometry.npy and index.csv (row i of each is image i)."""
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "images.npy", np.stack(images).astype(np.float32))
+    np.save(out / "geometry.npy", np.stack(geometry).reshape(-1, 5).astype(np.float32))
     with (out / "index.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=INDEX_COLUMNS)
         writer.writeheader()
@@ -146,6 +155,7 @@ class Dataset:
     labels: torch.Tensor  # int64 [N], class index
     uppercase: torch.Tensor  # int64 [N]: 1, 0, or -1 when case is unknown
     rows: list[dict]  # the index.csv rows (id, source, file, item, label, ...)
+    geometry: torch.Tensor  # float32 [N, 5] (`bukva.geometry.FEATURES`; zeros: unknown)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -160,6 +170,19 @@ class Dataset:
             self.labels[keep],
             self.uppercase[keep],
             [self.rows[i] for i in keep.tolist()],
+            self.geometry[keep],
+        )
+
+    def __add__(self, other: Dataset) -> Dataset:
+        """Both datasets' rows, this one's first."""
+        import torch
+
+        return Dataset(
+            torch.cat([self.images, other.images]),
+            torch.cat([self.labels, other.labels]),
+            torch.cat([self.uppercase, other.uppercase]),
+            self.rows + other.rows,
+            torch.cat([self.geometry, other.geometry]),
         )
 
 
@@ -186,12 +209,27 @@ def load_splits(prepared: str | Path, split_dir: str | Path) -> dict[str, Datase
             f"{split_dir / 'split.csv'}: {len(missing)} prepared images have no split, "
             f"e.g. {missing[0]}; re-run the split stage"
         )
-    images = torch.from_numpy(np.load(prepared / "images.npy"))[:, None]
-    labels = torch.tensor([r["class_index"] for r in rows], dtype=torch.int64)
-    upper = torch.tensor([r["uppercase"] for r in rows], dtype=torch.int64)
-    full = Dataset(images, labels, upper, rows)
+    full = load_prepared(prepared, rows)
     names = sorted(set(assignment.values()))
     return {
         name: full.subset(torch.tensor([assignment[r["id"]] == name for r in rows]))
         for name in names
     }
+
+
+def load_prepared(folder: str | Path, rows: list[dict] | None = None) -> Dataset:
+    """All images of a prepared folder (data/prepared, or a drawn set under data/drawn) as one
+    Dataset; `rows` if its index was read already.
+
+    Raises:
+        StageError: the index does not exist (the stage that writes it has not run).
+    """
+    import torch
+
+    folder = Path(folder)
+    rows = read_index(folder) if rows is None else rows
+    images = torch.from_numpy(np.load(folder / "images.npy"))[:, None]
+    labels = torch.tensor([r["class_index"] for r in rows], dtype=torch.int64)
+    upper = torch.tensor([r["uppercase"] for r in rows], dtype=torch.int64)
+    geometry = torch.from_numpy(np.load(folder / "geometry.npy"))
+    return Dataset(images, labels, upper, rows, geometry)

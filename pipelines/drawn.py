@@ -126,6 +126,10 @@ def jobs(raw: Path, prepared: Path, split_dir: Path, params: dict) -> dict[str, 
                 ("digit", (digits[item], row["label"], row["file"], item, job_seed, amount))
             )
     manifest = fonts.read_manifest(raw / fonts.NAME)
+    limit = int(params.get("fonts_per_role", 0))  # 0: all (a small number: quick test runs)
+    if limit > 0:
+        by_role = {role: [f for f in manifest if f["role"] == role] for role in ("train", "eval")}
+        manifest = by_role["train"][:limit] + by_role["eval"][:limit]
     for j, font in enumerate(manifest):
         path = raw / fonts.NAME / font["file"]
         if font["role"] == "train":
@@ -149,8 +153,9 @@ def build(raw: Path, prepared: Path, split_dir: Path, out: Path, params: dict) -
         for name in SETS:
             results = pool.map(_run, todo[name], chunksize=8)
             drawn = [d for result in results for d in result]
-            write_prepared(out / name, [d[0] for d in drawn], [d[1] for d in drawn])
-            np.save(out / name / "geometry.npy", np.stack([d[2] for d in drawn]).astype(np.float32))
+            write_prepared(
+                out / name, [d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn]
+            )
             sizes[name] = len(drawn)
             log("draw", f"{name}: {len(drawn)} drawings")
     return sizes

@@ -1,9 +1,15 @@
-"""Stage `evaluate`: test-split metrics, predictions and plots for `dvc metrics` / `dvc plots`.
+"""Stage `evaluate`: metrics, predictions and plots on three test sets, for `dvc metrics` /
+`dvc plots`.
 
-Writes reports/metrics.json (accuracy overall, letters, digits, top-3, case on letters with known
-case, per class), reports/predictions.csv (every test image with its prediction) and
-reports/plots/: confusion data for labels and case (CSV, DVC's confusion template), per-class
-accuracy (CSV, bar chart) and the same as PNG images. Logs it all into the training run.
+The sets (`load_sets`): `scanned`, the test split as scanned; `canvas`, the same glyphs and
+digits redrawn as the app's canvas records strokes; `block`, block letters (33 letters in both
+cases, digits) from fonts training never sees. Writes reports/metrics.json (headline figures:
+accuracy overall, letters, digits, top-3, case; the scanned set's at the top level, the others
+under their names), reports/per_class.json (per-class accuracy and per-letter case accuracy of
+every set), reports/predictions.csv (every evaluated image with its prediction) and
+reports/plots/ (scanned; canvas/ and block/ beside it): confusion data for labels and case
+(CSV, DVC's confusion template), per-class accuracy (CSV, bar chart) and the same as PNG
+images. Logs it all into the training run.
 """
 
 from __future__ import annotations
@@ -15,24 +21,23 @@ from pathlib import Path
 
 import torch
 
-from bukva.alphabet import CLASSES, DIGITS, has_case
+from bukva.alphabet import CLASSES, DIGITS
 from bukva.network import load
 from pipelines.common import StageError, load_params, log, run_cli, write_json
-from pipelines.data import Dataset, add_split_arguments, load_splits
+from pipelines.data import Dataset, add_split_arguments, load_prepared, load_splits
 from pipelines.metrics import compute_metrics, predict
 from pipelines.tracking import stage_run
 
 
-def write_predictions(
-    path: Path, ds: Dataset, probs: torch.Tensor, upper: torch.Tensor, top_k: int
-) -> None:
-    """One row per test image: where it came from, truth, top-k, uppercase probability."""
-    top = probs.topk(top_k, dim=1)
+def write_predictions(path: Path, results: dict, top_k: int) -> None:
+    """One row per evaluated image of every set: set, where it came from, truth, top-k,
+    uppercase probability."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(
             [
+                "set",
                 "id",
                 "source",
                 "file",
@@ -45,28 +50,31 @@ def write_predictions(
                 "uppercase_probability",
             ]
         )
-        for i, row in enumerate(ds.rows):
-            chars = [CLASSES[j] for j in top.indices[i].tolist()]
-            w.writerow(
-                [
-                    row["id"],
-                    row["source"],
-                    row["file"],
-                    row["item"],
-                    row["label"],
-                    row["uppercase"],
-                    chars[0],
-                    f"{float(top.values[i, 0]):.6f}",
-                    "".join(chars),
-                    f"{float(upper[i]):.6f}",
-                ]
-            )
+        for name, (ds, probs, upper, _) in results.items():
+            top = probs.topk(top_k, dim=1)
+            for i, row in enumerate(ds.rows):
+                chars = [CLASSES[j] for j in top.indices[i].tolist()]
+                w.writerow(
+                    [
+                        name,
+                        row["id"],
+                        row["source"],
+                        row["file"],
+                        row["item"],
+                        row["label"],
+                        row["uppercase"],
+                        chars[0],
+                        f"{float(top.values[i, 0]):.6f}",
+                        "".join(chars),
+                        f"{float(upper[i]):.6f}",
+                    ]
+                )
 
 
 def write_plots(
-    out: Path, ds: Dataset, probs: torch.Tensor, upper: torch.Tensor, metrics: dict
+    out: Path, ds: Dataset, probs: torch.Tensor, upper: torch.Tensor, metrics: dict, name: str
 ) -> None:
-    """CSV data for DVC's templates and PNG renderings of the same plots."""
+    """CSV data for DVC's templates and PNG renderings of the same plots, for set `name`."""
     out.mkdir(parents=True, exist_ok=True)
     pred = probs.argmax(dim=1).tolist()
     with (out / "confusion_labels.csv").open("w", newline="", encoding="utf-8") as f:
@@ -83,11 +91,11 @@ def write_plots(
         w = csv.writer(f)
         w.writerow(["class", "accuracy"])
         w.writerows(metrics["per_class"].items())
-    render_pngs(out, ds, pred, upper, metrics)
+    render_pngs(out, ds, pred, upper, metrics, name)
 
 
 def render_pngs(
-    out: Path, ds: Dataset, pred: list[int], upper: torch.Tensor, metrics: dict
+    out: Path, ds: Dataset, pred: list[int], upper: torch.Tensor, metrics: dict, name: str
 ) -> None:
     """Confusion matrices and the per-class bar chart as PNG (matplotlib, no display)."""
     import matplotlib
@@ -115,7 +123,7 @@ def render_pngs(
         )
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(f"Labels, test split (accuracy {metrics['label_accuracy']:.4f})")
+    ax.set_title(f"Labels, {name} (accuracy {metrics['label_accuracy']:.4f})")
     fig.tight_layout()
     fig.savefig(out / "confusion_labels.png", dpi=110)
     plt.close(fig)
@@ -133,7 +141,7 @@ def render_pngs(
     ax.set_yticks([0, 1], ["lower", "upper"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(f"Case (accuracy {metrics['case_accuracy']:.4f})")
+    ax.set_title(f"Case, {name} (accuracy {metrics['case_accuracy']:.4f})")
     fig.tight_layout()
     fig.savefig(out / "confusion_case.png", dpi=110)
     plt.close(fig)
@@ -148,38 +156,72 @@ def render_pngs(
     ax.set_xticks(range(len(chars)), chars)
     ax.set_ylim(0.5, 1.0)
     ax.set_ylabel("accuracy")
-    ax.set_title("Per-class accuracy, test split")
+    ax.set_title(f"Per-class accuracy, {name}")
     fig.tight_layout()
     fig.savefig(out / "per_class.png", dpi=110)
     plt.close(fig)
 
 
-def evaluate(model_dir: Path, test: Dataset, top_k: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """Metrics for the model in `model_dir` on `test`, plus its probabilities."""
-    if not len(test):
-        raise StageError("the test split is empty")
+SETS = ("scanned", "canvas", "block")  # test split as scanned; redrawn on the canvas; fonts
+PER_SET = ("per_class", "per_letter_case")  # kept out of metrics.json: reports/per_class.json
+
+
+def load_sets(prepared: Path, split: Path, drawn: Path) -> dict[str, Dataset]:
+    """The three evaluation sets: the scanned test split, the test glyphs and digits redrawn
+    as canvas strokes, and the held-out fonts' block letters (`pipelines/drawn.py`)."""
+    sets = {"scanned": load_splits(prepared, split)["test"]}
+    for name in SETS[1:]:
+        sets[name] = load_prepared(drawn / name)
+    for name, ds in sets.items():
+        if not len(ds):
+            raise StageError(f"the {name} evaluation set is empty")
+    return sets
+
+
+def evaluate(model_dir: Path, sets: dict[str, Dataset], top_k: int) -> dict[str, tuple]:
+    """Per set: (dataset, probabilities, uppercase probabilities, metrics)."""
     model = load(model_dir)
-    probs, upper = predict(model, test.images)
-    metrics = compute_metrics(probs, upper, test.labels, test.uppercase, top_k=top_k)
-    metrics["case_known_letters"] = sorted(c for c in CLASSES if has_case(c))
-    return metrics, probs, upper
+    results = {}
+    for name, ds in sets.items():
+        probs, upper = predict(model, ds.images, ds.geometry)
+        metrics = compute_metrics(probs, upper, ds.labels, ds.uppercase, top_k=top_k)
+        results[name] = (ds, probs, upper, metrics)
+    return results
+
+
+def headline(results: dict[str, tuple]) -> dict:
+    """metrics.json: the scanned test split's figures at the top level (as before the drawn
+    sets existed, so registry and monitoring compare like with like), each drawn set's under
+    its name; `dvc metrics show` lists them side by side."""
+    figures = {
+        name: {k: v for k, v in r[3].items() if k not in PER_SET} for name, r in results.items()
+    }
+    return figures["scanned"] | {name: figures[name] for name in SETS[1:]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_split_arguments(parser)
+    parser.add_argument("--drawn", default="data/drawn")
     parser.add_argument("--model", default="models/model")
     parser.add_argument("--reports", default="reports")
     args = parser.parse_args()
     top_k = int(load_params("evaluate").get("top_k", 3))
-    test = load_splits(args.prepared, args.split)["test"]
+    sets = load_sets(Path(args.prepared), Path(args.split), Path(args.drawn))
     model_dir, reports = Path(args.model), Path(args.reports)
-    metrics, probs, upper = evaluate(model_dir, test, top_k)
+    results = evaluate(model_dir, sets, top_k)
+    metrics = headline(results)
     write_json(reports / "metrics.json", metrics)
-    write_predictions(reports / "predictions.csv", test, probs, upper, top_k)
-    write_plots(reports / "plots", test, probs, upper, metrics)
-    summary = {k: v for k, v in metrics.items() if k.endswith("accuracy")}
-    log("evaluate", " | ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+    write_json(
+        reports / "per_class.json",
+        {name: {k: r[3][k] for k in PER_SET} for name, r in results.items()},
+    )
+    write_predictions(reports / "predictions.csv", results, top_k)
+    for name, (ds, probs, upper, figures) in results.items():
+        folder = reports / "plots" / ("" if name == "scanned" else name)
+        write_plots(folder, ds, probs, upper, figures, name)
+        summary = {k: v for k, v in figures.items() if k.endswith("accuracy")}
+        log("evaluate", f"{name}: " + " | ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
     run_id = (
         json.loads((model_dir / "config.json").read_text()).get("extra", {}).get("mlflow_run_id")

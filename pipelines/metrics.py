@@ -12,13 +12,18 @@ from bukva.network import BukvaNet
 
 @torch.inference_mode()
 def predict(
-    model: BukvaNet, images: torch.Tensor, batch_size: int = 512
+    model: BukvaNet,
+    images: torch.Tensor,
+    geometry: torch.Tensor | None = None,
+    batch_size: int = 512,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities [N, 43] and uppercase probabilities [N] for images [N, 1, 28, 28]."""
+    """Class probabilities [N, 43] and uppercase probabilities [N] for images [N, 1, 28, 28]
+    and their geometry [N, 5] (None: unknown)."""
     model.eval()
     probs, upper = [], []
     for start in range(0, len(images), batch_size):
-        logits, case = model(images[start : start + batch_size])
+        end = start + batch_size
+        logits, case = model(images[start:end], None if geometry is None else geometry[start:end])
         probs.append(torch.softmax(logits, dim=1))
         upper.append(torch.sigmoid(case[:, 0]))
     if not probs:
@@ -38,7 +43,7 @@ def compute_metrics(
     top_k: int = 3,
 ) -> dict:
     """Accuracy overall, letters only, digits only, top-k; case accuracy where case is known;
-    per-class accuracy."""
+    per-class accuracy and per-letter case accuracy."""
     pred = probs.argmax(dim=1)
     correct = pred == labels
     is_digit = labels < NUM_DIGITS
@@ -50,6 +55,12 @@ def compute_metrics(
         for i, c in enumerate(CLASSES)
         if bool((labels == i).any())
     }
+    case_right = (upper > 0.5).long() == uppercase
+    per_letter_case = {
+        c: round(_mean(case_right[known & (labels == i)]), 4)
+        for i, c in enumerate(CLASSES)
+        if bool((known & (labels == i)).any())
+    }
     return {
         "label_accuracy": _mean(correct),
         "letters_accuracy": _mean(correct[~is_digit]),
@@ -60,4 +71,5 @@ def compute_metrics(
         "letters_count": int((~is_digit).sum()),
         "case_count": int(known.sum()),
         "per_class": per_class,
+        "per_letter_case": per_letter_case,
     }

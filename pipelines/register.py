@@ -29,7 +29,7 @@ from bukva.contract import (
     CONFIG_FILE,
     ONNX_FILE,
     ONNX_WEIGHTS_SHA,
-    PREDICTOR_INPUT,
+    PREDICTOR_INPUTS,
     PREDICTOR_OUTPUTS,
     REGISTERED_MODEL,
     WEIGHTS_FILE,
@@ -95,9 +95,7 @@ def signature_yaml() -> str:
     from mlflow.types.schema import Schema, TensorSpec
 
     signature = ModelSignature(
-        inputs=Schema(
-            [TensorSpec(np.dtype("float32"), PREDICTOR_INPUT.shape, PREDICTOR_INPUT.name)]
-        ),
+        inputs=Schema([TensorSpec(np.dtype("float32"), t.shape, t.name) for t in PREDICTOR_INPUTS]),
         outputs=Schema(
             [TensorSpec(np.dtype("float32"), t.shape, t.name) for t in PREDICTOR_OUTPUTS]
         ),

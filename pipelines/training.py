@@ -2,8 +2,16 @@
 
 `fit` is the one training function: the `pretrain` and `train` stages and Optuna tuning
 (`pipelines/tune.py`) all call it. Loss = label cross-entropy + `case_weight` x uppercase BCE,
-the latter only on letters whose case is known (digits and lowercase-only letters are masked).
-Classes are re-balanced by sampling; augmentation runs on tensors, seeded.
+the latter only where case is known (digits are masked). The case head also reads each image's
+geometry (`bukva.geometry`), randomly resized a little, as people's writing is.
+
+The prior: batches are drawn with every class equally likely (`balance: 1`), so the label
+head's softmax is the posterior under a uniform prior over the 43 classes. The app cannot
+know whether a person is drawing a digit or a letter, so no class is favoured: no offset, no
+calibration on validation. Inside a class the sources are mixed in fixed shares (`mix_*`:
+scanned, canvas-redrawn, font block letters), whatever their sizes.
+
+Reproducible: seeded generators, deterministic kernels and a fixed number of threads.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from bukva.contract import NUM_DIGITS
+from bukva.alphabet import SCANNED_CAPITALS
+from bukva.geometry import CAP_HEIGHT, X_HEIGHT
 from bukva.network import BukvaNet, ModelConfig, load
 from pipelines.augment import augment
 from pipelines.common import StageError, log
@@ -44,7 +53,12 @@ class TrainParams:
     hidden: int = 256
     dropout: float = 0.3
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
-    digit_prior: bool = False  # calibrate the digits' logit offset on validation after training
+    mix_scanned: float = 1.0  # share of a class's samples from scans (Rukopys, MNIST, feedback)
+    mix_drawn: float = 0.0  # ... from canvas redrawings (data/drawn/train)
+    mix_fonts: float = 0.0  # ... from font block letters (data/drawn/train)
+    geometry_jitter: float = 0.08  # log-scale of the random size change the case head sees
+    synthetic_capitals: bool = False  # small cursive shapes at capital size as capitals
+    threads: int = 1  # torch threads; fixed so results do not depend on the machine's cores
     seed: int = 7
 
     @classmethod
@@ -64,6 +78,10 @@ class TrainParams:
     @property
     def model_config(self) -> ModelConfig:
         return ModelConfig(width=self.width, hidden=self.hidden, dropout=self.dropout)
+
+    @property
+    def mix(self) -> dict[str, float]:
+        return {"scanned": self.mix_scanned, "drawn": self.mix_drawn, "fonts": self.mix_fonts}
 
 
 EpochCallback = Callable[[int, dict], None]
@@ -85,9 +103,77 @@ def body_state(pretrained: str | Path, params: TrainParams) -> dict:
     return {k: v for k, v in model.state_dict().items() if k.startswith("body.")}
 
 
-def _sampling_weights(labels: torch.Tensor, balance: float) -> torch.Tensor:
-    counts = torch.bincount(labels).float().clamp(min=1)
-    return counts[labels] ** -balance
+# Source of a row -> its kind for the in-class mix (`TrainParams.mix`).
+SOURCE_KINDS = {
+    "rukopys": "scanned",
+    "mnist": "scanned",
+    "synthetic-capital": "scanned",
+    "feedback": "drawn",
+    "rukopys-drawn": "drawn",
+    "mnist-drawn": "drawn",
+    "fonts": "fonts",
+}
+# Letters whose cursive capital is the small shape written at capital size; Rukopys has no
+# capitals of them, so their small glyphs at capital size stand in (`synthetic_capitals`).
+SMALL_SHAPE_CAPITALS = frozenset("ґиєпсучхцшщьюя") - SCANNED_CAPITALS
+
+
+def sampling_weights(train_set: Dataset, balance: float, mix: dict[str, float]) -> torch.Tensor:
+    """Per-row sampling weights: each class gets mass count^(1 - balance) (balance 1: every
+    class alike), split over the source kinds present in it by `mix` (renormalised), then
+    evenly over that kind's rows."""
+    kinds = [SOURCE_KINDS.get(r.get("source", ""), "scanned") for r in train_set.rows]
+    labels = train_set.labels.tolist()
+    groups: dict[tuple[int, str], int] = {}
+    for label, kind in zip(labels, kinds, strict=True):
+        groups[label, kind] = groups.get((label, kind), 0) + 1
+    class_count: dict[int, int] = {}
+    present: dict[int, float] = {}
+    for (label, kind), n in groups.items():
+        class_count[label] = class_count.get(label, 0) + n
+        present[label] = present.get(label, 0.0) + mix.get(kind, 0.0)
+    weights = []
+    for label, kind in zip(labels, kinds, strict=True):
+        share = mix.get(kind, 0.0) / present[label] if present[label] > 0 else 1.0
+        mass = class_count[label] ** (1.0 - balance)
+        weights.append(mass * share / groups[label, kind])
+    return torch.tensor(weights, dtype=torch.float64)
+
+
+def with_synthetic_capitals(train_set: Dataset) -> Dataset:
+    """The set plus, for every scanned or redrawn small glyph of `SMALL_SHAPE_CAPITALS`, the same
+    image as a capital: its geometry scaled from x-height to cap height."""
+    keep = torch.tensor(
+        [
+            r["source"] in ("rukopys", "rukopys-drawn")
+            and r["label"] in SMALL_SHAPE_CAPITALS
+            and r["uppercase"] == 0
+            for r in train_set.rows
+        ]
+    )
+    if not bool(keep.any()):
+        return train_set
+    extra = train_set.subset(keep)
+    geometry = extra.geometry.clone()
+    geometry[:, :2] *= CAP_HEIGHT / X_HEIGHT
+    rows = [r | {"source": "synthetic-capital", "uppercase": 1} for r in extra.rows]
+    return train_set + Dataset(
+        extra.images, extra.labels, torch.ones_like(extra.uppercase), rows, geometry
+    )
+
+
+def jitter_geometry(geometry: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Known geometry resized and moved a little (people's size varies); unknown stays zero."""
+    if amount <= 0:
+        return geometry
+    n = geometry.shape[0]
+    scale = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * amount)
+    aspect = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * amount)
+    out = geometry.clone()
+    out[:, 0] *= scale
+    out[:, 1] *= scale * aspect
+    out[:, 2:4] += (torch.rand(n, 2, generator=gen) * 2 - 1) * 0.05
+    return out * geometry[:, 4:5]
 
 
 def _optimizer(model: BukvaNet, p: TrainParams) -> torch.optim.Optimizer:
@@ -135,6 +221,9 @@ def fit(
         on_epoch: called as on_epoch(epoch, metrics) after each epoch; an exception it raises
             (for example optuna.TrialPruned) stops training and propagates.
     """
+    if params.threads > 0:
+        torch.set_num_threads(params.threads)
+    torch.use_deterministic_algorithms(True)
     torch.manual_seed(params.seed)
     gen = torch.Generator().manual_seed(params.seed)
     model = BukvaNet(params.model_config)
@@ -149,7 +238,7 @@ def fit(
     steps_per_epoch = max(1, per_epoch // params.batch_size)
     opt = _optimizer(model, params)
     sched = _scheduler(opt, params, params.epochs * steps_per_epoch)
-    weights = _sampling_weights(train_set.labels, params.balance)
+    weights = sampling_weights(train_set, params.balance, params.mix)
     averaged = None
     if params.ema > 0:  # the averaged copy (buffers too) is what gets evaluated and returned
         averaged = AveragedModel(
@@ -166,7 +255,8 @@ def fit(
         for step in range(steps_per_epoch):
             idx = order[step * params.batch_size : (step + 1) * params.batch_size]
             x = augment(train_set.images[idx], params.aug_strength, gen)
-            logits, case = model(x)
+            geometry = jitter_geometry(train_set.geometry[idx], params.geometry_jitter, gen)
+            logits, case = model(x, geometry)
             loss = loss_fn(logits, case, train_set.labels[idx], train_set.uppercase[idx], params)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -178,7 +268,7 @@ def fit(
         final = model if averaged is None else averaged.module
         metrics = {"train_loss": total / steps_per_epoch, "lr": sched.get_last_lr()[0]}
         if val_set is not None and len(val_set):
-            probs, upper = predict(final, val_set.images)
+            probs, upper = predict(final, val_set.images, val_set.geometry)
             val = compute_metrics(probs, upper, val_set.labels, val_set.uppercase)
             metrics["val_loss"] = float(F.nll_loss(probs.clamp_min(1e-8).log(), val_set.labels))
             metrics |= {f"val_{k}": v for k, v in val.items() if isinstance(v, float)}
@@ -186,41 +276,7 @@ def fit(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    final = (model if averaged is None else averaged.module).eval()
-    if params.digit_prior and val_set is not None and bool((val_set.labels >= NUM_DIGITS).any()):
-        offset, score = calibrate_digit_prior(final, val_set)
-        history[-1] |= {"digit_offset": offset, "val_balanced_accuracy": score}
-    return final, history
-
-
-DIGIT_OFFSETS = tuple(x / 4 for x in range(0, 13))  # 0 .. 3 in steps of 0.25
-
-
-def calibrate_digit_prior(model: BukvaNet, val_set: Dataset) -> tuple[float, float]:
-    """Shift the digit logits so letters and digits are judged on an equal footing.
-
-    Training over-samples letters (15-50 images each against hundreds per digit), which moves
-    ambiguous shapes (6/ь, 0/о, 3/з) towards letters. A constant offset on the ten digit logits
-    undoes that prior; it is chosen on the validation split to maximise the mean of letter and
-    digit accuracy, and written into the label head's bias, so served logits include it.
-
-    Returns:
-        The offset and the balanced validation accuracy it reaches.
-    """
-    probs, _ = predict(model, val_set.images)
-    logp = probs.clamp_min(1e-12).log()
-    digits = val_set.labels < NUM_DIGITS
-    best = (0.0, -1.0)
-    for offset in DIGIT_OFFSETS:
-        shifted = logp.clone()
-        shifted[:, :NUM_DIGITS] += offset
-        correct = shifted.argmax(dim=1) == val_set.labels
-        score = (correct[digits].float().mean() + correct[~digits].float().mean()) / 2
-        if float(score) > best[1] + 1e-9:
-            best = (offset, float(score))
-    with torch.no_grad():
-        model.label_head.bias[:NUM_DIGITS] += best[0]
-    return best
+    return (model if averaged is None else averaged.module).eval(), history
 
 
 def epoch_line(epoch: int, total: int, m: dict) -> str:

@@ -22,10 +22,10 @@ import numpy as np
 from PIL import Image
 
 from bukva.alphabet import has_case
-from bukva.preprocess import ImageError, normalize
+from bukva.preprocess import ImageError, normalize_with_geometry
 from bukva.storage import FeedbackRecord, open_store
 from pipelines.common import StageError, log
-from pipelines.data import Record, make_record
+from pipelines.data import Prepared, make_record
 
 NAME = "feedback"
 
@@ -75,16 +75,16 @@ def collect(uri: str, dest: Path, endpoint_url: str = "", base: Path = Path(".")
     return {"store": uri, "records": len(seen), "duplicates": duplicates, "skipped": skipped}
 
 
-def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
+def prepare(raw: Path, params: dict) -> Prepared:
     """Normalize every drawing in raw/feedback/ (none when the folder is absent).
 
     `params` (the `prepare` section) has no knob for this source.
 
     Returns:
-        (records with source "feedback", images), ordered by record id.
+        (records with source "feedback", images, geometry in the canvas), ordered by id.
     """
     folder = raw / NAME
-    records, images = [], []
+    records, images, geometry = [], [], []
     for meta in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         body = json.loads(meta.read_text(encoding="utf-8"))
         path = meta.with_suffix(".png")
@@ -93,7 +93,7 @@ def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             pixels = np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
         try:
-            x = normalize(pixels)
+            x, frame = normalize_with_geometry(pixels)
         except ImageError as exc:
             log("prepare", f"warning: {path}: {exc}; skipped")
             continue
@@ -103,6 +103,7 @@ def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
             upper = -1
         records.append(make_record(NAME, meta.stem, path, label, upper, pixels, x))
         images.append(x)
+        geometry.append(frame.vector())
     if folder.is_dir():
         log("prepare", f"{NAME}: {len(records)} drawings normalized")
-    return records, images
+    return records, images, geometry

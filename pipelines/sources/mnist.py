@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from bukva.alphabet import DIGITS
+from bukva.geometry import UNKNOWN
 from bukva.preprocess import normalize
 from pipelines.common import StageError, log
-from pipelines.data import Record, make_record
+from pipelines.data import Prepared, make_record
 
 NAME = "mnist"
 MNIST_IMAGES = "digits-images-idx3-ubyte.gz"
@@ -67,14 +68,16 @@ def copy(folder: Path, dest: Path) -> None:
         shutil.copy2(folder / name, dest / name)
 
 
-def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
+def prepare(raw: Path, params: dict) -> Prepared:
     """Normalize every digit in raw/mnist (already 28x28, re-normalized like everything else).
+    Their geometry is unknown: MNIST's makers re-framed every digit into a 20x20 box, so size
+    and position in the 28x28 frame say nothing about how it was written.
 
     `params` (the `prepare` section) has no knob for this source.
     """
     digits, labels = read_mnist(raw / NAME)
     file = str(raw / NAME / MNIST_IMAGES)
-    records, images = [], []
+    records, images, unknown = [], [], UNKNOWN.vector()
     for i, (pixels, label) in enumerate(zip(digits, labels, strict=True)):
         x = normalize(pixels)
         char = DIGITS[int(label)]
@@ -82,4 +85,4 @@ def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
         images.append(x)
         if (i + 1) % 2000 == 0:
             log("prepare", f"{NAME} {i + 1}/{len(digits)}")
-    return records, images
+    return records, images, [unknown] * len(images)

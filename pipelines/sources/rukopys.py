@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bukva.alphabet import CASED_LETTERS, LETTERS, has_case
-from bukva.preprocess import ImageError, normalize
+from bukva.alphabet import LETTERS, SCANNED_CAPITALS, has_case
+from bukva.preprocess import ImageError, normalize_with_geometry
 from pipelines.common import StageError, log
-from pipelines.data import Record, make_record
+from pipelines.data import Prepared, make_record
 
 NAME = "rukopys"
 TABLE = "glyphs.csv"
@@ -135,7 +135,7 @@ def check(folder: Path) -> Checked:
 
     Raises:
         StageError: a missing or broken file, or uppercase samples of a letter that
-            `bukva.alphabet.CASED_LETTERS` does not list.
+            `bukva.alphabet.SCANNED_CAPITALS` does not list.
     """
     rows = read_glyph_table(folder / TABLE)
     found = Checked(rows)
@@ -150,11 +150,11 @@ def check(folder: Path) -> Checked:
     on_disk = {p.name for p in (folder / "glyphs").glob("*.png")}
     found.unlabelled = sorted(on_disk - seen)
     upper_letters = {r.label for r in rows if r.uppercase}
-    if not upper_letters <= set(CASED_LETTERS):
-        extra = sorted(upper_letters - set(CASED_LETTERS))
+    if not upper_letters <= set(SCANNED_CAPITALS):
+        extra = sorted(upper_letters - set(SCANNED_CAPITALS))
         raise StageError(
             f"{folder / TABLE}: uppercase samples of {extra}, which "
-            f"bukva.alphabet.CASED_LETTERS does not list; update the alphabet module"
+            f"bukva.alphabet.SCANNED_CAPITALS does not list; update the alphabet module"
         )
     return found
 
@@ -167,17 +167,17 @@ def copy(folder: Path, dest: Path, rows: list[GlyphRow]) -> None:
         shutil.copy2(folder / row.filename, dest / row.filename)
 
 
-def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
+def prepare(raw: Path, params: dict) -> Prepared:
     """Normalize every labelled glyph in raw/rukopys (cropped to the CSV box when the
-    `prepare` params say `use_csv_bbox`, the default)."""
+    `prepare` params say `use_csv_bbox`, the default), with its geometry in the 200x200 cell."""
     use_bbox = bool(params.get("use_csv_bbox", True))
-    records, images = [], []
+    records, images, geometry = [], [], []
     for row in read_glyph_table(raw / NAME / TABLE):
         path = raw / NAME / row.filename
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB"))
         try:
-            x = normalize(pixels, bbox=row.bbox if use_bbox else None)
+            x, frame = normalize_with_geometry(pixels, bbox=row.bbox if use_bbox else None)
         except ImageError as exc:
             raise StageError(f"{path}: {exc}") from None
         upper = int(row.uppercase) if has_case(row.label) else -1
@@ -185,5 +185,6 @@ def prepare(raw: Path, params: dict) -> tuple[list[Record], list[np.ndarray]]:
             make_record(NAME, Path(row.filename).stem, path, row.label, upper, pixels, x)
         )
         images.append(x)
+        geometry.append(frame.vector())
     log("prepare", f"{NAME}: {len(records)} glyphs normalized")
-    return records, images
+    return records, images, geometry

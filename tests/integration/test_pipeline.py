@@ -11,7 +11,7 @@ from tests.support.project import make_project, run
 
 pytestmark = pytest.mark.integration
 
-STAGES = ("ingest", "prepare", "split", "pretrain", "train", "evaluate")
+STAGES = ("ingest", "prepare", "split", "draw", "pretrain", "train", "evaluate")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_every_stage_ran_with_progress_output(project):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
     assert "train: epoch 3/3" in output
-    assert "train: digit prior: offset" in output  # calibrated on validation after training
+    assert "digit prior" not in output  # a uniform prior over the classes: no offset
     assert "ingest: per class" in output
 
 
@@ -41,14 +41,20 @@ def test_metrics_and_plots_are_written(project):
         "case_accuracy",
     ):
         assert 0.0 <= metrics[key] <= 1.0, key
-    assert set(metrics["per_class"]) <= set("0123456789абвгґ")
-    assert metrics["count"] > 0
-    for name in ("confusion_labels", "confusion_case", "per_class"):
-        assert (path / "reports" / "plots" / f"{name}.csv").stat().st_size > 0
-        assert (path / "reports" / "plots" / f"{name}.png").stat().st_size > 0
+        for drawn in ("canvas", "block"):  # the drawn sets, side by side with the scanned one
+            assert 0.0 <= metrics[drawn][key] <= 1.0, (drawn, key)
+    assert metrics["count"] > 0 and metrics["block"]["count"] == 76  # one font, 76 glyphs
+    assert "per_class" not in metrics  # headline figures only
+    per_class = json.loads((path / "reports" / "per_class.json").read_text())
+    assert set(per_class["scanned"]["per_class"]) <= set("0123456789абвгґ")
+    assert len(per_class["block"]["per_letter_case"]) == 33  # case of every letter
+    for folder in ("", "canvas/", "block/"):
+        for name in ("confusion_labels", "confusion_case", "per_class"):
+            assert (path / "reports" / "plots" / f"{folder}{name}.csv").stat().st_size > 0
+            assert (path / "reports" / "plots" / f"{folder}{name}.png").stat().st_size > 0
     with (path / "reports" / "predictions.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == metrics["count"]
+    assert len(rows) == sum(metrics[s]["count"] for s in ("canvas", "block")) + metrics["count"]
 
 
 def test_model_files_are_safetensors_and_json(project):

@@ -172,6 +172,8 @@ from bukva import network
 
 tracking_uri, workdir = sys.argv[1], sys.argv[2]
 folder = network.save(network.BukvaNet(), workdir + "/model")
+from model.runtime import export  # the register stage logs model.onnx beside the weights
+export(folder, folder / "model.onnx")
 mlflow.set_tracking_uri(tracking_uri)
 with mlflow.start_run() as run:
     mlflow.log_artifacts(str(folder), "model")

@@ -31,8 +31,8 @@ from tests.support.project import TINY_PARAMS, make_project, run
 pytestmark = pytest.mark.integration
 
 LETTERS = "абвгґ"
-# No weight averaging or digit calibration: a handful of steps must move the served weights.
-PLAIN = {"ema": 0.0, "digit_prior": False}
+# No weight averaging: a handful of steps must move the served weights.
+PLAIN = {"ema": 0.0}
 WEAK = {"lr": 1e-7, "epochs": 1, **PLAIN}
 GOOD = {"lr": 0.003, "epochs": 6, **PLAIN}
 # The tiny test split has ~8 letters with a known case: the case guard of the gate would be

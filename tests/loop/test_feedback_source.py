@@ -63,16 +63,18 @@ def test_collect_replaces_what_an_earlier_run_left(store_dir, tmp_path):
 
 def test_prepare_feedback_normalizes_with_label_and_case(store_dir, tmp_path):
     collect(str(store_dir), tmp_path / "raw" / "feedback")
-    records, images = prepare(tmp_path / "raw", {})
+    records, images, geometry = prepare(tmp_path / "raw", {})
     assert [(r.id, r.source, r.label, r.uppercase) for r in records] == [
         ("feedback/a1", "feedback", "г", 1),
         ("feedback/b2", "feedback", "7", -1),
     ]
     assert all(x.shape == (28, 28) and x.dtype == np.float32 and x.max() > 0.5 for x in images)
+    # drawings on the canvas: their geometry in the canvas is known (the case head reads it)
+    assert all(g.shape == (5,) and g[4] == 1.0 and 0 < g[0] <= 1 for g in geometry)
 
 
 def test_prepare_feedback_without_a_folder_adds_nothing(tmp_path):
-    assert prepare(tmp_path, {}) == ([], [])
+    assert prepare(tmp_path, {}) == ([], [], [])
 
 
 def _row(i: int, source: str, label: str, raw: str | None = None) -> dict:

@@ -120,7 +120,8 @@ def tiny_split(n: int, seed: int) -> Dataset:
     images = torch.rand(n, 1, 28, 28, generator=gen) * 0.2
     images[torch.arange(n), 0, labels + 4, 4:24] = 1.0  # a stroke whose row encodes the class
     upper = torch.where(labels >= 10, labels % 2, torch.full_like(labels, -1))
-    return Dataset(images, labels, upper, [{"id": str(i)} for i in range(n)])
+    rows = [{"id": str(i)} for i in range(n)]
+    return Dataset(images, labels, upper, rows, torch.zeros(n, 5))
 
 
 BASE = TrainParams(epochs=2, batch_size=16, samples_per_epoch=32, hidden=16, seed=3)

@@ -16,8 +16,23 @@ from tests.support.mirror import make_mirror
 COPIED = ("dvc.yaml", "params.yaml", "pipelines", "model", "src", ".dvc/config", ".dvcignore")
 
 TINY_PARAMS = {
-    "pretrain": {"epochs": 1, "batch_size": 32, "aug_strength": 0.5},
-    "train": {"epochs": 3, "batch_size": 32, "samples_per_epoch": 256, "width": 8, "hidden": 32},
+    "draw": {
+        "rukopys_copies": 1,
+        "mnist_every": 10,
+        "font_copies": 0,  # the tiny profile trains on its few letters and digits only
+        "eval_font_copies": 1,
+        "fonts_per_role": 1,
+    },
+    # One torch thread: the net is tiny, and `make test` runs other workers beside it.
+    "pretrain": {"epochs": 1, "batch_size": 32, "aug_strength": 0.5, "threads": 1},
+    "train": {
+        "epochs": 3,
+        "batch_size": 32,
+        "samples_per_epoch": 256,
+        "width": 8,
+        "hidden": 32,
+        "threads": 1,
+    },
 }
 
 
