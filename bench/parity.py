@@ -77,6 +77,10 @@ def load_cases(predictions: Path, root: Path, use_bbox: bool = True) -> list[Cas
     cases = []
     with predictions.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
+            if row.get("set", "scanned") != "scanned":
+                # The drawn sets are kept as model inputs (data/drawn/*/images.npy), not as the
+                # images a client would send, so only the scanned split can go through the server.
+                continue
             path = root / row["file"]
             if row["source"] == "mnist":
                 png = png_bytes(_mnist(path.parent)[int(row["item"])])
