@@ -199,6 +199,25 @@ def headline(results: dict[str, tuple]) -> dict:
     return figures["scanned"] | {name: figures[name] for name in SETS[1:]}
 
 
+# reports/metrics/<set>.json: the headline accuracies under short names, one file a set, so
+# `dvc metrics show` prints one row a set with the same few columns (a screen's width).
+SHORT = {
+    "letters": "letters_accuracy",
+    "digits": "digits_accuracy",
+    "case": "case_accuracy",
+    "top3": "top3_accuracy",
+    "all": "label_accuracy",
+}
+
+
+def per_set_headlines(results: dict[str, tuple]) -> dict[str, dict[str, float]]:
+    """Per set: the headline accuracies rounded to 4 places, keyed by their short names."""
+    return {
+        name: {short: round(float(r[3][key]), 4) for short, key in SHORT.items()}
+        for name, r in results.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_split_arguments(parser)
@@ -212,6 +231,8 @@ def main() -> None:
     results = evaluate(model_dir, sets, top_k)
     metrics = headline(results)
     write_json(reports / "metrics.json", metrics)
+    for name, figures in per_set_headlines(results).items():
+        write_json(reports / "metrics" / f"{name}.json", figures)
     write_json(
         reports / "per_class.json",
         {name: {k: r[3][k] for k in PER_SET} for name, r in results.items()},

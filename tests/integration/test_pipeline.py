@@ -99,6 +99,12 @@ def test_repro_on_an_unchanged_tree_does_nothing(project):
 def test_dvc_metrics_and_plots_show(project):
     path, _ = project
     shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], path)
-    assert "letters_accuracy" in shown.stdout
+    data = json.loads(shown.stdout)
+    files = next(iter(data.values()))["data"]
+    for name in ("scanned", "canvas", "block"):  # one row a set, the same short columns
+        figures = files[f"reports/metrics/{name}.json"]["data"]
+        assert set(figures) == {"letters", "digits", "case", "top3", "all"}, figures
+    table = run([sys.executable, "-m", "dvc", "metrics", "show"], path)
+    assert max(len(line) for line in table.stdout.splitlines()) <= 100, table.stdout
     plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path)
     assert "confusion_labels.csv" in plots.stdout
