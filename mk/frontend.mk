@@ -46,12 +46,15 @@ test-browser: $(ENV_STAMP) ## Drive the app in Chromium with the real servers (s
 	$(BIN)/pytest tests/browser -m browser -q -s
 
 # The tests write their screenshots to reports/browser/ (ignored by git); this copies the
-# README's into docs/ on purpose. Train and register a champion first (`make repro`), so the
-# pages show a real model, its version and metrics.
+# README's into docs/ on purpose. Train and register a champion first (`make repro`):
+# BUKVA_TEST_CHAMPION=1 makes the test stack serve models:/bukva-cnn@champion from
+# MLFLOW_TRACKING_URI (default: the local mlruns/ store) as `make up` does, and show its registry
+# version and reports/metrics.json (tests/browser/conftest.py); `make test-browser` does not.
 README_SHOTS = frontend.png frontend-model.png
 
 .PHONY: screenshots
 screenshots: $(ENV_STAMP) ## Refresh the README's screenshots of the app (docs/frontend*.png)
-	$(BIN)/pytest tests/browser/test_drawing_app.py -m browser -q -k give_feedback
+	BUKVA_TEST_CHAMPION=1 $(BIN)/pytest tests/browser/test_drawing_app.py -m browser -q \
+		-p no:cacheprovider -k give_feedback
 	for shot in $(README_SHOTS); do cp reports/browser/$$shot docs/$$shot; done
 	echo "docs/: $(README_SHOTS) refreshed from reports/browser/"

@@ -4,7 +4,11 @@ Debian's Chromium driven by Playwright.
 Everything runs on loopback, started once for the whole browser run and stopped at its end. The
 model is the trained one at models/model (or BUKVA_TEST_MODEL) when it exists, else a freshly
 initialised network (the page must show an answer either way; only a trained one can be
-checked for the right character).
+checked for the right character). With BUKVA_TEST_CHAMPION=1 (`make screenshots` only) the stack
+serves the registry champion instead, as `make up` does: the predictor loads
+models:/bukva-cnn@champion from MLFLOW_TRACKING_URI (default: the local mlruns/ store), and the
+app asks an MLflow server on that store for the champion and shows `make repro`'s metrics. The
+normal run does not depend on what was trained locally.
 
 Screenshots and the latency report go to reports/browser/ (ignored by git: tests never write
 into the tracked tree; `make screenshots` copies the README's on purpose).
@@ -22,7 +26,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bukva.contract import CHAMPION_URI
+from bukva.settings import Settings
+from launch.processes import Process as LaunchProcess
 from launch.processes import free_port
+from launch.serve import mlflow_ui
 from tests.support.s3 import MotoS3
 
 from .canvas import WS_PROBE
@@ -42,6 +50,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TRAINED_MODEL = Path(os.environ.get("BUKVA_TEST_MODEL", ROOT / "models" / "model"))
+# `make screenshots`: serve the registry champion and show its metrics (see the module docstring).
+FROM_REGISTRY = os.environ.get("BUKVA_TEST_CHAMPION") == "1"
 OUTPUT = ROOT / "reports" / "browser"  # screenshots and browser_latency.json (git-ignored)
 PHONE = {"width": 390, "height": 844}
 BUCKET = "bukva-feedback"
@@ -80,6 +90,24 @@ def _boto_credentials() -> dict[str, str]:
     }
 
 
+def registry(logs: Path, home: Path) -> tuple[list[LaunchProcess], dict, dict]:
+    """The champion from the local registry, as `make up` serves it: the processes to start
+    (an MLflow server when the store is the embedded SQLite one), and the predictor's and the
+    app's environment. The app's BUKVA_HOME gets `make repro`'s reports (its metrics, plots)."""
+    settings = Settings.from_env()
+    metrics = settings.home / "reports" / "metrics.json"
+    if not metrics.is_file():
+        pytest.fail(f"no {metrics}: train and register a champion first (make repro)")
+    shutil.copytree(settings.home / "reports", home / "reports", dirs_exist_ok=True)
+    predictor_env = {"BUKVA_MODEL_URI": CHAMPION_URI, "MLFLOW_TRACKING_URI": settings.tracking_uri}
+    port = free_port()
+    server = mlflow_ui(port, settings)  # the app reads the registry over HTTP only
+    if server is None:  # already an http(s) tracking server
+        return [], predictor_env, {"MLFLOW_TRACKING_URI": settings.tracking_uri}
+    server.log, server.ready_url = logs / "mlflow.log", f"http://127.0.0.1:{port}/health"
+    return [server], predictor_env, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if (TRAINED_MODEL / "config.json").is_file():
@@ -90,31 +118,46 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("logs")
     home = tmp_path_factory.mktemp("home")
+    if FROM_REGISTRY:
+        companions, predictor_env, app_env = registry(logs, home)
+        trained = True
+    else:
+        model_dir = request.getfixturevalue("model_dir")
+        companions, app_env = [], {"MLFLOW_TRACKING_URI": ""}
+        predictor_env = {"BUKVA_MODEL_URI": str(model_dir)}
+        trained = model_dir == TRAINED_MODEL
     s3 = MotoS3()
     s3.start()
     boto3.client("s3", endpoint_url=s3.url, **_boto_credentials()).create_bucket(Bucket=BUCKET)
     processes: list[Process] = []
     try:
-        predictor, predictor_url = v2_server("model", logs, [], {"BUKVA_MODEL_URI": str(model_dir)})
+        for companion in companions:
+            processes.append(companion.start())
+        predictor, predictor_url = v2_server("model", logs, [], predictor_env)
         processes.append(predictor.start())
         host = predictor_url.removeprefix("http://")
         transformer, inference_url = v2_server(
             "transformer", logs, ["--predictor_host", host, "--predictor_protocol", "v2"], {}
         )
         processes.append(transformer.start())
-        env = S3_CREDENTIALS | {
-            "BUKVA_HOME": str(home),
-            "BUKVA_INFERENCE_URL": inference_url,
-            "BUKVA_FEEDBACK_URI": f"s3://{BUCKET}/feedback",
-            "AWS_ENDPOINT_URL": s3.url,
-            "MLFLOW_TRACKING_URI": "",
-        }
+        env = (
+            S3_CREDENTIALS
+            | {
+                "BUKVA_HOME": str(home),
+                "BUKVA_INFERENCE_URL": inference_url,
+                "BUKVA_FEEDBACK_URI": f"s3://{BUCKET}/feedback",
+                "AWS_ENDPOINT_URL": s3.url,
+            }
+            | app_env
+        )
         app, url = streamlit_app(logs, env)
         processes.append(app.start())
-        yield Stack(url, inference_url, s3, home, model_dir == TRAINED_MODEL)
+        yield Stack(url, inference_url, s3, home, trained)
     finally:
         for process in reversed(processes):
             process.stop()

@@ -142,8 +142,6 @@ def test_draw_a_digit_and_a_letter_and_give_feedback(page: Page, stack: Stack) -
     answers = check_answer_shown(page)  # (which letter an untrained model sees is not checked)
     check_case_matches_the_form(page)
     pick(page, "г", "велика")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
     record, png = save_and_check_stored(page, stack, "г")
     assert record["label"] == "г" and record["uppercase"] is True and record["text"] == "Г"
     width, height = ink_extent(png)
@@ -158,8 +156,22 @@ def test_draw_a_digit_and_a_letter_and_give_feedback(page: Page, stack: Stack) -
     expect(page.locator(".vega-embed")).to_be_visible()  # the per-character chart
     expect(page.get_by_role("heading", name="Тестові метрики")).to_be_visible()
     assert page.locator("[data-testid='stException']").count() == 0
+    MODEL_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1250})
     page.screenshot(path=str(MODEL_SCREENSHOT))
+
+    # Back on the drawing page (a fresh page run: no notice of the last save), a Г again, for
+    # the README's screenshot: the answer and the form for what is on the canvas, nothing else.
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.get_by_role("link", name="Малювати").click()
+    expect(page.get_by_text("Нічого не намальовано.")).to_be_visible()
+    expect(page.get_by_text("Дякуємо! Збережено")).to_have_count(0)
+    draw(page, LETTER_GE)
+    settle(page)
+    check_answer_shown(page)
+    assert answer_digest(page) == canvas_digest(page)
+    pick(page, "г", "велика")
+    page.screenshot(path=str(SCREENSHOT))
 
 
 def test_store_down_keeps_feedback_and_delivers_it_once_when_back(page: Page, stack: Stack) -> None:
