@@ -54,6 +54,7 @@ README_SHOTS = frontend.png frontend-model.png
 
 .PHONY: screenshots
 screenshots: $(ENV_STAMP) ## Refresh the README's screenshots of the app (docs/frontend*.png)
+	set -e
 	BUKVA_TEST_CHAMPION=1 $(BIN)/pytest tests/browser/test_drawing_app.py -m browser -q \
 		-p no:cacheprovider -k give_feedback
 	for shot in $(README_SHOTS); do cp reports/browser/$$shot docs/$$shot; done

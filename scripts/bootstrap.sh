@@ -31,18 +31,6 @@ if [ "${BUKVA_SYSTEM_PACKAGES:-1}" = 1 ]; then
   command -v promtool >/dev/null || need+=(prometheus)
   command -v wrk >/dev/null || need+=(wrk)
   command -v git >/dev/null || need+=(git)
-  # Fonts with Cyrillic: the block-letter source (pipelines/sources/fonts.py PACKAGES).
-  fonts=(
-    fonts-anonymous-pro fonts-cantarell fonts-clear-sans fonts-comfortaa fonts-dejavu-core
-    fonts-firacode fonts-freefont-ttf fonts-go fonts-inter fonts-jetbrains-mono fonts-jura
-    fonts-liberation2 fonts-manrope fonts-open-sans fonts-paratype fonts-roboto-unhinted
-    fonts-sil-andika
-  )
-  if command -v dpkg-query >/dev/null; then
-    for pkg in "${fonts[@]}"; do
-      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-    done
-  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       log "installing system packages: ${need[*]}"

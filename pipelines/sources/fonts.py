@@ -8,8 +8,11 @@ stand on the canvas's guide lines (`bukva.geometry.GUIDES`): capitals and digits
 small letters at x-height, so the case head learns size as the canvas's guides teach it.
 
 Fonts are split: `TRAIN_FONTS` feed training; `EVAL_FONTS` (other designs, never trained on)
-make the block-letter evaluation set. `scripts/bootstrap.sh` installs the packages; licences
-(all free) are listed in `LICENCES` and docs/pipeline.md.
+make the block-letter evaluation set. The font files ship with the code, in `font_files/` (the
+same relative paths as Debian's fonts-* packages put them under /usr/share/fonts, copied from
+the package versions listed in `font_files/README.md`), so every machine draws from the same
+bytes without installing anything; each package's licence (all free, redistributable) is in
+`font_files/licences/`, summarised in `LICENCES` and docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ from pipelines.common import StageError
 from pipelines.redraw import Jitter, draw, jitter
 
 NAME = "fonts"
-FONT_DIR = Path("/usr/share/fonts")  # where Debian's fonts-* packages put them
+FONT_DIR = Path(__file__).resolve().parent / "font_files"  # the fonts shipped with the code
 MANIFEST = "fonts.csv"  # in data/raw/fonts/: file, package, licence, role (train | eval)
 CHARS = DIGITS + LETTERS + LETTERS.upper()  # 76 glyphs per font
 RENDER_SIZE = 140  # font size in pixels for finding pen paths (~1.6 canvas px per step)
 
-# file (under /usr/share/fonts) -> Debian package
+# file (under FONT_DIR, as under Debian's /usr/share/fonts) -> the Debian package it came from
 TRAIN_FONTS: dict[str, str] = {
     "truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core",
     "truetype/dejavu/DejaVuSansMono.ttf": "fonts-dejavu-core",
@@ -179,8 +182,9 @@ def check(font_dir: Path = FONT_DIR) -> list[dict]:
             path = font_dir / file
             if not path.is_file():
                 raise StageError(
-                    f"font {path} not found: install the Debian package {package} "
-                    "(scripts/bootstrap.sh --system installs every font the pipeline uses)"
+                    f"font {path} not found (from the Debian package {package}): the fonts "
+                    f"ship in {FONT_DIR}; restore it from git, or point params.yaml "
+                    "ingest.fonts at a folder laid out like /usr/share/fonts"
                 )
             missing = check_coverage(path)
             if missing:

@@ -71,6 +71,7 @@ class Stack:
     s3: MotoS3
     home: Path  # the app's BUKVA_HOME (its outbox lives there)
     trained: bool  # whether the predictor serves a trained model
+    registry: bool = False  # whether it serves the registry champion (BUKVA_TEST_CHAMPION=1)
 
     def objects(self) -> list[str]:
         """Every key in the feedback bucket."""
@@ -157,7 +158,7 @@ def stack(
         )
         app, url = streamlit_app(logs, env)
         processes.append(app.start())
-        yield Stack(url, inference_url, s3, home, trained)
+        yield Stack(url, inference_url, s3, home, trained, FROM_REGISTRY)
     finally:
         for process in reversed(processes):
             process.stop()
