@@ -58,7 +58,12 @@ def confusion_source(home: Path) -> Path | None:
     plots = home / "reports" / "plots"
     if not plots.is_dir():
         return None
-    found = sorted(p for p in plots.rglob("*") if "confusion" in p.name.lower() and p.is_file())
+    # The label matrix of the scanned split first (top folder), before the case matrix and
+    # the drawn sets' (reports/plots/canvas/, block/).
+    found = sorted(
+        (p for p in plots.rglob("*") if "confusion" in p.name.lower() and p.is_file()),
+        key=lambda p: ("label" not in p.name.lower(), len(p.relative_to(plots).parts), p.name),
+    )
     for suffix in (*IMAGE_SUFFIXES, ".csv"):
         for path in found:
             if path.suffix.lower() == suffix:

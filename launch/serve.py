@@ -172,10 +172,12 @@ def app_command(port: int, address: str = "127.0.0.1") -> list[str]:
     ]  # fmt: skip
 
 
-def app(port: int, log: Path | None, address: str = "127.0.0.1") -> Process:
+def app(
+    port: int, log: Path | None, address: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Process:
     """The drawing app as a `Process`, ready when Streamlit's health check answers."""
     url = f"http://127.0.0.1:{port}/_stcore/health"
-    return Process("app", app_command(port, address), url, None, log, ROOT)
+    return Process("app", app_command(port, address), url, env, log, ROOT)
 
 
 HOWTO = """
@@ -232,11 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _companions(args: argparse.Namespace, ports: Ports, settings: Settings) -> list[Process]:
     """MLflow UI, app and Prometheus as asked: they start first and boot while the servers do."""
     run = settings.home / "run"
-    found = [mlflow_ui(args.mlflow_port, settings)]
+    ui = mlflow_ui(args.mlflow_port, settings)
+    found = [ui]
     if args.app:
-        found.append(
-            app(args.app_port, None if args.no_servers else run / "app.log", args.app_address)
-        )
+        # The app reads the registry over HTTP (its model page): point it at the UI's server.
+        env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{args.mlflow_port}"} if ui else None
+        log = None if args.no_servers else run / "app.log"
+        found.append(app(args.app_port, log, args.app_address, env))
     if args.prometheus:
         from launch.prometheus import prometheus
 

@@ -93,6 +93,13 @@ def test_model_page_readers_cope_with_missing_and_present_reports(tmp_path: Path
     }
     Image.new("L", (4, 4)).save(reports / "plots" / "confusion_matrix.png")
     assert model_card.confusion_source(tmp_path).name == "confusion_matrix.png"  # images first
+    # What evaluate writes: the scanned split's label matrix wins over the case matrix and
+    # over the drawn sets' matrices in subfolders.
+    for folder in ("", "block", "canvas"):
+        (reports / "plots" / folder).mkdir(exist_ok=True)
+        for name in ("confusion_case.png", "confusion_labels.png"):
+            Image.new("L", (4, 4)).save(reports / "plots" / folder / name)
+    assert model_card.confusion_source(tmp_path) == reports / "plots" / "confusion_labels.png"
 
 
 def test_metrics_count_feedback_by_agreement_and_delivery() -> None:
