@@ -118,7 +118,8 @@ def _show_versions(lang: str) -> None:
     left.metric(text(lang, "model_version"), info.get("version") or unknown)
     right.metric(text(lang, "served_version"), served or unknown)
     if info.get("tags"):
-        st.json(info["tags"], expanded=False)
+        with st.expander(text(lang, "version_tags")):
+            st.json(info["tags"])
 
 
 def _show_metrics(lang: str, home: Path) -> None:

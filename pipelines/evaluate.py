@@ -85,8 +85,8 @@ def write_plots(
     with (out / "confusion_case.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["actual", "predicted"])
-        name = {0: "lower", 1: "upper"}
-        w.writerows((name[int(ds.uppercase[i])], name[int(upper[i] > 0.5)]) for i in known)
+        case = {0: "lower", 1: "upper"}
+        w.writerows((case[int(ds.uppercase[i])], case[int(upper[i] > 0.5)]) for i in known)
     with (out / "per_class.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["class", "accuracy"])

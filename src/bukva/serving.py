@@ -348,6 +348,12 @@ def serve(
     model_server.app.add_exception_handler(RequestValidationError, validation_error_handler)
     if not args.enable_latency_logging:  # the per-request trace (BUKVA_REQUEST_TRACE) is off
         without_timing_middleware(model_server.app)
+        # KServe's log config pins uvicorn's access log at INFO whatever KSERVE_LOGLEVEL says:
+        # one line per request (scrapes and health checks too). A filter outlives the
+        # dictConfig calls that reset the level; the request metrics carry what it said.
+        logging.getLogger("uvicorn.access").addFilter(
+            lambda record: record.levelno >= logging.WARNING
+        )
     logging.getLogger("kserve").addFilter(OneLineRequestErrors())
     use_event_loop(args.event_loop)
     server.start(models)
