@@ -183,7 +183,9 @@ def app_without_inference(tmp_path: Path) -> Iterator[tuple[str, int]]:
         app.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps its event loop running in this thread while it is
+# open, and any later test on the same process calling asyncio.run() would then fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
