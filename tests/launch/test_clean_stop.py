@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from launch.processes import descendants, exists, free_port, group_members, http_ok
+from tests.support.signals import foreground_job_signals
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +75,7 @@ def test_ctrl_c_stops_every_process_within_5_s(
              "serve", f"SERVE_ARGS={' '.join(args)}"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, like a terminal's foreground job
+            preexec_fn=foreground_job_signals,
         )  # fmt: skip
     try:
         urls = [f"http://127.0.0.1:{http}/v2/health/ready"]

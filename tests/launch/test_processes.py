@@ -18,6 +18,7 @@ from launch.processes import (
     http_ok,
     stop_all,
 )
+from tests.support.signals import foreground_job_signals
 
 # A shell that ignores SIGTERM and has a child that ignores it too: only SIGKILL ends them.
 STUBBORN = ["bash", "-c", "trap '' TERM; (trap '' TERM; sleep 300) & sleep 300"]
@@ -89,7 +90,7 @@ def test_a_signal_during_spawning_stops_every_child_and_ends_the_launcher_by_it(
     root = Path(__file__).resolve().parents[2]
     launcher = subprocess.Popen(
         [sys.executable, "-c", LAUNCHER], cwd=root, stdout=subprocess.PIPE, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=foreground_job_signals,
     )  # fmt: skip
     pids = [int(launcher.stdout.readline()) for _ in range(3)]
     launcher.send_signal(signal.SIGINT)
