@@ -55,6 +55,18 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_environment_stays_as_it_was():
+    """`mlflow.set_experiment` writes MLFLOW_EXPERIMENT_ID into os.environ; a test that runs a
+    stage in-process would leave it for every later test on the same worker, whose child
+    processes then look for that experiment on another tracking server. Put MLFLOW_* back."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("MLFLOW_") and k not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+
+
 def _tier(item: pytest.Item) -> str:
     try:
         return item.path.relative_to(TESTS).parts[0]

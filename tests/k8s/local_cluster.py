@@ -189,9 +189,12 @@ print("registered bukva-cnn version", version.version)
 def register_champion(tracking_uri: str, workdir: Path) -> None:
     """What the `register` stage leaves behind: bukva-cnn@champion (random weights), logged
     through the MLflow server's artifact proxy into the S3 stand-in."""
+    # The experiment is this server's: never one an earlier test left in MLFLOW_EXPERIMENT_ID.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"}
     out = subprocess.run(
         [sys.executable, "-c", REGISTER, tracking_uri, str(workdir)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=180,
