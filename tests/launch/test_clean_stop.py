@@ -9,6 +9,7 @@ ones (`python -m model`, `python -m transformer`) on free ports, serving a rando
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -77,6 +78,8 @@ def test_ctrl_c_stops_every_process_within_5_s(
             start_new_session=True,  # its own process group, like a terminal's foreground job
             preexec_fn=foreground_job_signals,
         )  # fmt: skip
+    run: set[int] = set()
+    groups: set[int] = set()
     try:
         urls = [f"http://127.0.0.1:{http}/v2/health/ready"]
         urls += [f"http://127.0.0.1:{app_port}/_stcore/health"] if "--app" in extras else []
@@ -103,3 +106,7 @@ def test_ctrl_c_stops_every_process_within_5_s(
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait()
+        # A failed stop must not leave the run's servers (each in its own group) behind.
+        for pid in ({pid for pid in run if exists(pid)} | group_members(groups)) - {os.getpid()}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
