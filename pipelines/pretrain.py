@@ -1,7 +1,7 @@
 """Stage `pretrain`: the CNN body learns strokes on MNIST digits (training split only).
 
 Uses the same `pipelines.training.fit` as the `train` stage, restricted to digits; the
-network shape (width, hidden, dropout) comes from params.yaml's `train` section so the
+network shape (width, hidden, dropout, pool) comes from params.yaml's `train` section so the
 fine-tuning stage can start from these weights.
 """
 
@@ -23,7 +23,9 @@ def main() -> None:
     add_split_arguments(parser)
     parser.add_argument("--out", default="models/pretrained")
     args = parser.parse_args()
-    shape = {k: v for k, v in load_params("train").items() if k in ("width", "hidden", "dropout")}
+    shape = {
+        k: v for k, v in load_params("train").items() if k in ("width", "hidden", "dropout", "pool")
+    }
     params = TrainParams.from_dict(load_params("pretrain") | shape | {"case_weight": 0.0})
     splits = load_splits(args.prepared, args.split)
     train, val = (splits[s].subset(splits[s].labels < NUM_DIGITS) for s in ("train", "val"))

@@ -52,6 +52,7 @@ class TrainParams:
     width: int = 32
     hidden: int = 256
     dropout: float = 0.3
+    pool: int = 1  # grid the last feature map is averaged onto (bukva.network.ModelConfig)
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     mix_scanned: float = 1.0  # share of a class's samples from scans (Rukopys, MNIST, feedback)
     mix_drawn: float = 0.0  # ... from canvas redrawings (data/drawn/train)
@@ -77,7 +78,9 @@ class TrainParams:
 
     @property
     def model_config(self) -> ModelConfig:
-        return ModelConfig(width=self.width, hidden=self.hidden, dropout=self.dropout)
+        return ModelConfig(
+            width=self.width, hidden=self.hidden, dropout=self.dropout, pool=self.pool
+        )
 
     @property
     def mix(self) -> dict[str, float]:
@@ -140,9 +143,26 @@ def sampling_weights(train_set: Dataset, balance: float, mix: dict[str, float]) 
     return torch.tensor(weights, dtype=torch.float64)
 
 
+def capital_scale(train_set: Dataset, letter: str) -> float:
+    """How much a small cursive `letter` grows written as a capital: capitals stand a median
+    `CAP_HEIGHT` of the Rukopys cell high, so the factor brings the median of the letter's small
+    scanned glyphs there. Rukopys writers made some small letters taller than the x-height (с a
+    median 0.44 of the cell, not 0.37): a flat CAP_HEIGHT / X_HEIGHT would make their capitals
+    taller than any real capital. Between 1 and CAP_HEIGHT / X_HEIGHT; that when no scan."""
+    heights = [
+        float(train_set.geometry[i, 0])
+        for i, r in enumerate(train_set.rows)
+        if r["source"] == "rukopys" and r["label"] == letter and r["uppercase"] == 0
+    ]
+    if not heights:
+        return CAP_HEIGHT / X_HEIGHT
+    median = float(torch.tensor(heights).median())
+    return min(max(CAP_HEIGHT / median, 1.0), CAP_HEIGHT / X_HEIGHT)
+
+
 def with_synthetic_capitals(train_set: Dataset) -> Dataset:
     """The set plus, for every scanned or redrawn small glyph of `SMALL_SHAPE_CAPITALS`, the same
-    image as a capital: its geometry scaled from x-height to cap height."""
+    image as a capital: its geometry scaled to capital size (`capital_scale`)."""
     keep = torch.tensor(
         [
             r["source"] in ("rukopys", "rukopys-drawn")
@@ -154,8 +174,9 @@ def with_synthetic_capitals(train_set: Dataset) -> Dataset:
     if not bool(keep.any()):
         return train_set
     extra = train_set.subset(keep)
+    scales = {c: capital_scale(train_set, c) for c in {r["label"] for r in extra.rows}}
     geometry = extra.geometry.clone()
-    geometry[:, :2] *= CAP_HEIGHT / X_HEIGHT
+    geometry[:, :2] *= torch.tensor([scales[r["label"]] for r in extra.rows])[:, None]
     rows = [r | {"source": "synthetic-capital", "uppercase": 1} for r in extra.rows]
     return train_set + Dataset(
         extra.images, extra.labels, torch.ones_like(extra.uppercase), rows, geometry

@@ -28,6 +28,10 @@ class ModelConfig:
 
     width: int = 32  # channels of the first block; later blocks double it
     hidden: int = 256  # size of the shared embedding the heads read
+    # Side of the grid the last feature map is averaged onto before the embedding: 1 = one
+    # global average (where a stroke is is lost: Ж and х, П and о look alike), 3 = a 3x3 grid
+    # that keeps top/middle/bottom and left/centre/right apart. Models written before it: 1.
+    pool: int = 1
     dropout: float = 0.3
     num_classes: int = NUM_CLASSES
     classes: tuple[str, ...] = field(default=CLASSES)
@@ -68,9 +72,9 @@ class BukvaNet(nn.Module):
             _block(w, 2 * w),  # N, 2w, 14, 14
             nn.MaxPool2d(2),  # N, 2w, 7, 7
             _block(2 * w, 4 * w),  # N, 4w, 7, 7
-            nn.AdaptiveAvgPool2d(1),  # N, 4w, 1, 1
-            nn.Flatten(),  # N, 4w
-            nn.Linear(4 * w, config.hidden),  # N, hidden
+            nn.AdaptiveAvgPool2d(config.pool),  # N, 4w, pool, pool
+            nn.Flatten(),  # N, 4w * pool^2
+            nn.Linear(4 * w * config.pool**2, config.hidden),  # N, hidden
             nn.BatchNorm1d(config.hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(config.dropout),
@@ -114,7 +118,7 @@ def save(model: BukvaNet, directory: str | Path, extra: dict | None = None) -> P
 def load_config(directory: str | Path) -> ModelConfig:
     """Read the ModelConfig saved beside the weights."""
     raw = json.loads((Path(directory) / CONFIG_FILE).read_text())
-    keys = ("width", "hidden", "dropout", "num_classes", "case_hidden")
+    keys = ("width", "hidden", "dropout", "pool", "num_classes", "case_hidden")
     known = {k: raw[k] for k in keys if k in raw}
     known["geometry"] = int(raw.get("geometry", 0))  # absent: a model from before geometry
     classes = tuple(raw.get("classes", CLASSES))

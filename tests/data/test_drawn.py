@@ -13,7 +13,11 @@ from pipelines.common import StageError
 from pipelines.data import Dataset
 from pipelines.redraw import NONE, cell_path, draw
 from pipelines.sources import fonts
-from pipelines.training import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
+from pipelines.training import (
+    SMALL_SHAPE_CAPITALS,
+    sampling_weights,
+    with_synthetic_capitals,
+)
 
 
 def test_training_and_evaluation_fonts_are_disjoint_and_cover_every_glyph():
@@ -87,3 +91,18 @@ def test_small_cursive_shapes_at_capital_size_become_capitals():
     assert len(out) == 3 and out.rows[2]["source"] == "synthetic-capital"
     assert int(out.uppercase[2]) == 1
     assert float(out.geometry[2, 0]) == pytest.approx(0.37 * CAP_HEIGHT / X_HEIGHT)
+
+
+def test_synthetic_capitals_of_tall_small_glyphs_stand_at_capital_height():
+    """A letter whose small scans are taller than the x-height grows less: its capitals reach
+    the capitals' median height, not beyond it (с in Rukopys is 0.44 of the cell high)."""
+    letter = sorted(SMALL_SHAPE_CAPITALS)[0]
+    rows = [{"source": "rukopys", "class_index": 10 + LETTERS.index(letter), "uppercase": 0}] * 3
+    rows = [r | {"label": letter} for r in rows]
+    small = dataset(rows)
+    small.geometry[:, 0] = torch.tensor([0.42, 0.45, 0.48])
+    out = with_synthetic_capitals(small)
+    assert out.rows[4]["source"] == "synthetic-capital"
+    assert float(out.geometry[4, 0]) == pytest.approx(CAP_HEIGHT)  # the median one
+    assert float(out.geometry[3, 0]) == pytest.approx(0.42 * CAP_HEIGHT / 0.45)
+    assert float(out.geometry[3, 1]) == pytest.approx(0.3 * CAP_HEIGHT / 0.45)  # width alike

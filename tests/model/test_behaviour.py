@@ -55,8 +55,10 @@ def answer():
     return ask
 
 
-# Known misses of the current champion (issue 11 stays open for them): strict, so a model that
-# gets them right turns the mark into a failure and it must be removed.
+# Known misses of the committed model: strict, so a model that gets them right turns the mark
+# into a failure and it must be removed. Block Ж drawn as an X through a stem is read as х by
+# about half the training seeds and settings tried (3 of 6 runs with the 3x3 pool), this one
+# among them: the stem through the crossing is all that tells it from х.
 KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the committed model (issue 11)")
 NAMED = [
     "Г", "г", "Ґ", "П", pytest.param("Ж", marks=KNOWN_MISS),  # block Ж -> х
@@ -71,8 +73,7 @@ def test_block_drawing_is_named_right(answer, char):
 
 
 CASE_PAIRS = [
-    "О", pytest.param("С", marks=KNOWN_MISS),  # capital С at cap height: P(upper) 0.36
-    "К", "Ж", "В", "П", "Ш", "Х", "Т", "Н", "М", "З",
+    "О", "С", "К", "Ж", "В", "П", "Ш", "Х", "Т", "Н", "М", "З",
 ]  # fmt: skip
 
 

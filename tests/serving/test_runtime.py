@@ -19,13 +19,13 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 
-def small_model(root: Path, name: str, seed: int, geometry: int) -> Path:
+def small_model(root: Path, name: str, seed: int, geometry: int, pool: int = 1) -> Path:
     import torch
 
     from bukva.network import BukvaNet, ModelConfig, save
 
     torch.manual_seed(seed)
-    net = BukvaNet(ModelConfig(width=8, hidden=32, geometry=geometry, case_hidden=8))
+    net = BukvaNet(ModelConfig(width=8, hidden=32, pool=pool, geometry=geometry, case_hidden=8))
     with torch.no_grad():  # non-trivial batch-norm statistics, as a trained model has
         for module in net.modules():
             if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
@@ -40,11 +40,13 @@ def feeds(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return {INPUT: image, GEOMETRY: rng.random((n, 5), dtype=np.float32)}
 
 
-@pytest.mark.parametrize("geometry", [5, 0], ids=["with-geometry", "image-only"])
-def test_onnx_answers_as_pytorch(tmp_path: Path, geometry: int) -> None:
+@pytest.mark.parametrize(
+    ("geometry", "pool"), [(5, 3), (5, 1), (0, 1)], ids=["grid-pool", "global-pool", "image-only"]
+)
+def test_onnx_answers_as_pytorch(tmp_path: Path, geometry: int, pool: int) -> None:
     from model.runtime import TorchNet, export, onnx_net
 
-    folder = small_model(tmp_path, "m", seed=1, geometry=geometry)
+    folder = small_model(tmp_path, "m", seed=1, geometry=geometry, pool=pool)
     export(folder, folder / ONNX_FILE)
     onnx, torch_net = onnx_net(folder), TorchNet(folder)
     assert set(onnx.input_names) == {INPUT, GEOMETRY}
@@ -75,3 +77,20 @@ def test_missing_or_stale_onnx_is_exported_from_the_folders_weights(tmp_path: Pa
     np.testing.assert_allclose(
         served(feeds(3))[LABEL_LOGITS], TorchNet(folder)(feeds(3))[LABEL_LOGITS], atol=1e-5
     )
+
+
+def test_a_model_saved_before_the_pool_setting_loads_as_global_pool(tmp_path: Path) -> None:
+    """config.json files written before `pool` existed lack the key: they were one global
+    average, and load so (with their weights: a 3x3 grid would not fit them)."""
+    import json
+
+    from bukva.network import CONFIG_FILE, load
+
+    folder = small_model(tmp_path, "old", seed=4, geometry=5, pool=1)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    assert config.pop("pool") == 1
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+    assert load(folder).config.pool == 1
+
+    grid = small_model(tmp_path, "grid", seed=4, geometry=5, pool=3)
+    assert load(grid).config.pool == 3
