@@ -205,15 +205,16 @@ SHORT = {
     "letters": "letters_accuracy",
     "digits": "digits_accuracy",
     "case": "case_accuracy",
-    "top3": "top3_accuracy",
     "all": "label_accuracy",
 }
 
 
-def per_set_headlines(results: dict[str, tuple]) -> dict[str, dict[str, float]]:
-    """Per set: the headline accuracies rounded to 4 places, keyed by their short names."""
+def per_set_headlines(results: dict[str, tuple], top_k: int) -> dict[str, dict[str, float]]:
+    """Per set: the headline accuracies rounded to 4 places, keyed by their short names (top-k
+    as `top<k>`, the key `compute_metrics` gives it)."""
+    short = SHORT | {f"top{top_k}": f"top{top_k}_accuracy"}
     return {
-        name: {short: round(float(r[3][key]), 4) for short, key in SHORT.items()}
+        name: {column: round(float(r[3][key]), 4) for column, key in short.items()}
         for name, r in results.items()
     }
 
@@ -231,7 +232,7 @@ def main() -> None:
     results = evaluate(model_dir, sets, top_k)
     metrics = headline(results)
     write_json(reports / "metrics.json", metrics)
-    for name, figures in per_set_headlines(results).items():
+    for name, figures in per_set_headlines(results, top_k).items():
         write_json(reports / "metrics" / f"{name}.json", figures)
     write_json(
         reports / "per_class.json",

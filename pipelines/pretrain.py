@@ -15,7 +15,7 @@ from bukva.network import save
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, load_splits
 from pipelines.tracking import stage_run
-from pipelines.training import TrainParams, fit, reporter
+from pipelines.training import NETWORK_SHAPE, TrainParams, fit, reporter
 
 
 def main() -> None:
@@ -23,9 +23,7 @@ def main() -> None:
     add_split_arguments(parser)
     parser.add_argument("--out", default="models/pretrained")
     args = parser.parse_args()
-    shape = {
-        k: v for k, v in load_params("train").items() if k in ("width", "hidden", "dropout", "pool")
-    }
+    shape = {k: v for k, v in load_params("train").items() if k in NETWORK_SHAPE}
     params = TrainParams.from_dict(load_params("pretrain") | shape | {"case_weight": 0.0})
     splits = load_splits(args.prepared, args.split)
     train, val = (splits[s].subset(splits[s].labels < NUM_DIGITS) for s in ("train", "val"))

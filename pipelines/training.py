@@ -33,6 +33,9 @@ from pipelines.common import StageError, log
 from pipelines.data import Dataset
 from pipelines.metrics import compute_metrics, predict
 
+# The `train` knobs that shape the network (`ModelConfig`); `pretrain` takes them from there.
+NETWORK_SHAPE = ("width", "hidden", "dropout", "pool")
+
 
 @dataclass(frozen=True)
 class TrainParams:
@@ -78,9 +81,7 @@ class TrainParams:
 
     @property
     def model_config(self) -> ModelConfig:
-        return ModelConfig(
-            width=self.width, hidden=self.hidden, dropout=self.dropout, pool=self.pool
-        )
+        return ModelConfig(**{k: getattr(self, k) for k in NETWORK_SHAPE})
 
     @property
     def mix(self) -> dict[str, float]:

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from bukva.preprocess import DecodeLimits, ImageError, decode_image
+from bukva.preprocess import OPAQUE, DecodeLimits, ImageError, decode_image
 
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
-OPAQUE = 250  # alpha from which `bukva.preprocess.to_ink` ignores it (250/255 >= 0.98)
 DATA_URL = b"base64,"
 
 

@@ -34,6 +34,8 @@ TARGET_STROKE = 8.0  # stroke width at WORK resolution (2 px in the 20 px box)
 INK_THRESHOLD = 0.2  # ink level that counts towards the bounding box
 MIN_INK_PIXELS = 4  # fewer full-ink pixels than this is a blank drawing
 MIN_CONTRAST = 0.15  # darkest-to-lightest difference below this is a blank drawing
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # RGB -> grey (ITU-R 601)
+OPAQUE = 250  # uint8 alpha from which `to_ink` ignores alpha (250/255 >= its 0.98)
 
 
 class ImageError(ValueError):
@@ -104,7 +106,7 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
         return np.clip(pixels[..., 3], 0.0, 1.0)
     if pixels.ndim == 3:
         rgb = pixels[..., :3] if pixels.shape[2] >= 3 else np.repeat(pixels, 3, axis=2)
-        grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        grey = rgb @ LUMA
     else:
         grey = pixels
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
@@ -133,7 +135,7 @@ def _grey(array: np.ndarray, channels: bool) -> np.ndarray:
     pixels = array.astype(np.float32) / 255.0
     if not channels:
         return pixels
-    return pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return pixels[..., :3] @ LUMA
 
 
 def _ink_region(image: Image.Image | np.ndarray) -> tuple[np.ndarray, int, int, int, int] | None:
@@ -145,18 +147,15 @@ def _ink_region(image: Image.Image | np.ndarray) -> tuple[np.ndarray, int, int, 
     other pixels is turned into floats. Returns (ink, row offset, column offset, frame height,
     frame width): inside the box the ink is bit-identical to `to_ink`'s. None: use `to_ink`.
     """
-    if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB", "RGBA"):
-            return None
-        array = np.asarray(image)
-    else:
-        array = np.asarray(image)
+    if isinstance(image, Image.Image) and image.mode not in ("L", "RGB", "RGBA"):
+        return None
+    array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or min(array.shape[:2]) < 2:
         return None
     rgb = array.ndim == 3
     if rgb:
         if array.shape[2] not in (3, 4) or (
-            array.shape[2] == 4 and int(array[..., 3].min()) < 250  # 250/255 >= 0.98: opaque
+            array.shape[2] == 4 and int(array[..., 3].min()) < OPAQUE
         ):
             return None
         source = image if isinstance(image, Image.Image) else Image.fromarray(array)

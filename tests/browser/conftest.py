@@ -28,7 +28,6 @@ import pytest
 
 from bukva.contract import CHAMPION_URI
 from bukva.settings import Settings
-from launch.processes import Process as LaunchProcess
 from launch.processes import free_port
 from launch.serve import mlflow_ui
 from tests.support.s3 import MotoS3
@@ -91,7 +90,7 @@ def _boto_credentials() -> dict[str, str]:
     }
 
 
-def registry(logs: Path, home: Path) -> tuple[list[LaunchProcess], dict, dict]:
+def registry(logs: Path, home: Path) -> tuple[list[Process], dict, dict]:
     """The champion from the local registry, as `make up` serves it: the processes to start
     (an MLflow server when the store is the embedded SQLite one), and the predictor's and the
     app's environment. The app's BUKVA_HOME gets `make repro`'s reports (its metrics, plots)."""

@@ -84,12 +84,11 @@ def ink_extent(png: bytes) -> tuple[int, int]:
 
 def save_and_check_stored(page: Page, stack: Stack, label: str) -> tuple[dict, bytes]:
     """Save the feedback; return the record and the drawing that arrived in the store."""
-    before = set(stack.objects())
+    pattern = rf"feedback/{label}/[0-9a-f]{{32}}\.(png|json)"
+    before = set(wait_for_keys(stack, pattern, 0))  # other tests may have stored this label
     page.get_by_role("button", name="Зберегти").click()
     expect(page.get_by_text("Дякуємо! Збережено")).to_be_visible()
-    pattern = rf"feedback/{label}/[0-9a-f]{{32}}\.(png|json)"
-    earlier = sum(bool(re.fullmatch(pattern, k)) for k in before)  # other tests' records
-    new = sorted(set(wait_for_keys(stack, pattern, earlier + 2)) - before)
+    new = sorted(set(wait_for_keys(stack, pattern, len(before) + 2)) - before)
     assert len(new) == 2 and new[0].endswith(".json") and new[1].endswith(".png"), new
     png = stack.read(new[1])
     assert png.startswith(b"\x89PNG")

@@ -13,11 +13,7 @@ from pipelines.common import StageError
 from pipelines.data import Dataset
 from pipelines.redraw import NONE, cell_path, draw
 from pipelines.sources import fonts
-from pipelines.training import (
-    SMALL_SHAPE_CAPITALS,
-    sampling_weights,
-    with_synthetic_capitals,
-)
+from pipelines.training import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
 
 
 def test_training_and_evaluation_fonts_are_disjoint_and_cover_every_glyph():
