@@ -28,6 +28,8 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 START_TIMEOUT_S = 180.0  # two busy cores: importing torch + kserve, or MLflow's migrations
 STOP_GRACE_S = 3.0  # SIGTERM -> SIGKILL; keeps a Ctrl-C under 5 s end to end
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -133,51 +135,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, ...)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
 def alive(pid: int) -> bool:
     """Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # another user's process (macOS): it exists, so it runs
+        return True
 
 
 def exists(pid: int) -> bool:
     """Whether `pid` has a process-table entry at all (running or zombie)."""
-    return _stat(pid) is not None
-
-
-def _table() -> Iterator[tuple[int, int, int]]:
-    """(pid, ppid, pgid) of every process."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            yield int(entry.name), int(fields[1]), int(fields[2])
+    return psutil.pid_exists(pid)
 
 
 def descendants(pid: int) -> set[int]:
     """Every process below `pid` in the process tree."""
-    children: dict[int, list[int]] = {}
-    for child, parent, _ in _table():
-        children.setdefault(parent, []).append(child)
-    found, pending = set(), [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child)
-    return found
+    try:
+        return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def group_members(pgids: Iterable[int]) -> set[int]:
     """Every process (zombies included) in any of the process groups `pgids`."""
-    wanted = set(pgids)
-    return {pid for pid, _, pgid in _table() if pgid in wanted}
+    wanted, found = set(pgids), set()
+    for pid in psutil.pids():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) in wanted:
+                found.add(pid)
+    return found
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
