@@ -34,6 +34,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from bukva.settings import Settings
 from pipelines.common import log
 from pipelines.download import Checksum, DownloadError, Fetcher
@@ -80,19 +82,26 @@ class Pins:
 PINS = Pins()
 
 
-def resolve(source: str, settings: Settings | None = None, fetcher: Fetcher | None = None) -> Path:
+def resolve(
+    source: str,
+    settings: Settings | None = None,
+    fetcher: Fetcher | None = None,
+    mirror: Path = DEFAULT_MIRROR,
+    pins: Pins = PINS,
+) -> Path:
     """The mirror folder `ingest` reads for params.yaml's `ingest.source` (see the module doc);
-    downloads when the value asks for it."""
+    downloads when the value asks for it. `mirror` is where `auto` looks for a local mirror
+    (the tests pass the one beside their checkout, wherever they run from)."""
     value = (source or "").strip()
     if value not in (AUTO, DOWNLOAD, ""):
         return Path(value)
-    if value == AUTO and (DEFAULT_MIRROR / rukopys.NAME).is_dir():
-        log("ingest", f"data source: the local mirror {DEFAULT_MIRROR}")
-        return DEFAULT_MIRROR
+    if value == AUTO and (mirror / rukopys.NAME).is_dir():
+        log("ingest", f"data source: the local mirror {mirror}")
+        return mirror
     settings = settings or Settings.from_env()
-    why = f"no local mirror at {DEFAULT_MIRROR}" if value == AUTO else f"ingest.source {value!r}"
+    why = f"no local mirror at {mirror}" if value == AUTO else f"ingest.source {value!r}"
     log("ingest", f"data source: the public upstream ({why}), cache {settings.data_cache}")
-    return fetch(settings.data_cache / "mirror", settings, fetcher=fetcher)
+    return fetch(settings.data_cache / "mirror", settings, pins, fetcher)
 
 
 def fetch(
@@ -107,10 +116,14 @@ def fetch(
     """
     fetcher = fetcher or Fetcher()
     downloads = settings.data_cache / "downloads"
-    if dest.exists():
-        shutil.rmtree(dest)
-    fetch_rukopys(dest / rukopys.NAME, downloads, settings.bukva_rukopys_url, pins, fetcher)
-    fetch_mnist(dest / mnist.NAME, downloads, settings.bukva_mnist_url, pins, fetcher)
+    downloads.mkdir(parents=True, exist_ok=True)
+    # One builder at a time per cache (parallel test workers, a stage beside the tests): the
+    # others wait, then rebuild from the cache without a request.
+    with FileLock(settings.data_cache / "fetch.lock"):
+        if dest.exists():
+            shutil.rmtree(dest)
+        fetch_rukopys(dest / rukopys.NAME, downloads, settings.bukva_rukopys_url, pins, fetcher)
+        fetch_mnist(dest / mnist.NAME, downloads, settings.bukva_mnist_url, pins, fetcher)
     return dest
 
 

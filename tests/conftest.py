@@ -38,20 +38,25 @@ SHARED_STACKS = {
     "services": ("platform", "s3_endpoint"),
     "k8s": ("cluster",),
 }
+# Tiers whose every test carries a marker, so `make test-fast` (-m "not ...") can leave them out:
+# tests/data reads the raw data set, tests/model the trained model.
+TIER_MARKERS = {"data": "data", "model": "model"}
 # Tiers whose groups take longest (real `dvc repro` runs, server stacks): scheduled first.
 FIRST = ("loop", "services", "integration", "browser", "launch", "serving", "k8s", "monitoring")
 
 
-def shared_data_dir() -> Path:
-    """The raw data mirror: BUKVA_TEST_DATA, else ../shared/data beside the checkout."""
-    return Path(os.environ.get("BUKVA_TEST_DATA", ROOT.parent / "shared" / "data"))
-
-
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = shared_data_dir()
+def raw_data() -> Path:
+    """The raw data mirror, found or downloaded as `ingest` does (tests/support/rawdata.py)."""
+    from pipelines.download import DownloadError
+    from tests.support.rawdata import raw_data_dir
+
+    try:
+        path = raw_data_dir()
+    except DownloadError as exc:
+        pytest.fail(f"no raw data: {exc} (set BUKVA_TEST_DATA to a mirror folder)")
     if not (path / "rukopys" / "glyphs.csv").is_file():
-        pytest.fail(f"raw data mirror not found at {path} (set BUKVA_TEST_DATA)")
+        pytest.fail(f"raw data mirror not found at {path} (BUKVA_TEST_DATA)")
     return path
 
 
@@ -108,6 +113,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {tier: i for i, tier in enumerate(FIRST)}
     groups = {item.nodeid: _group(item) for item in items}
     for item in items:
+        if marker := TIER_MARKERS.get(_tier(item)):
+            item.add_marker(marker)
         if groups[item.nodeid] is not None and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     # Long tiers first, and in a tier its groups first; the sort is stable (else as collected).

@@ -131,12 +131,12 @@ class Upstream:
 
 
 @pytest.fixture(scope="module")
-def served(shared_data):
+def served(raw_data):
     """The server and the pins of what it serves."""
-    table = _upstream_table(shared_data)
-    t10k = _t10k(shared_data)
+    table = _upstream_table(raw_data)
+    t10k = _t10k(raw_data)
     upstream = Upstream(
-        {RUKOPYS_PATH: _codeload_tarball(shared_data, table)}
+        {RUKOPYS_PATH: _codeload_tarball(raw_data, table)}
         | {f"/mnist/{name}": data for name, data in t10k.items()}
     )
     pins = replace(
@@ -170,14 +170,14 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_pins_describe_the_local_mirror(shared_data):
+def test_pins_describe_the_local_mirror(raw_data):
     """The pinned subset is the mirror's file list, and the pinned cuts are its files."""
-    names = {f"glyphs/{p.name}" for p in (shared_data / "rukopys" / "glyphs").iterdir()}
+    names = {f"glyphs/{p.name}" for p in (raw_data / "rukopys" / "glyphs").iterdir()}
     assert set(fetch.read_subset()) == names
-    table = (shared_data / "rukopys" / "glyphs.csv").read_bytes()
+    table = (raw_data / "rukopys" / "glyphs.csv").read_bytes()
     assert hashlib.sha256(table).hexdigest() == fetch.PINS.table_sha256
     for _, _, ours, sha256 in fetch.PINS.mnist_files():
-        data = gzip.decompress((shared_data / "mnist" / ours).read_bytes())
+        data = gzip.decompress((raw_data / "mnist" / ours).read_bytes())
         assert hashlib.sha256(data).hexdigest() == sha256
 
 
@@ -193,15 +193,13 @@ def first_run(served, tmp_path_factory):
     return root / "cache", fetched, list(upstream.requests), out.getvalue()
 
 
-def test_download_gives_the_mirrors_data_raw_byte_for_byte(
-    first_run, upstream, shared_data, tmp_path
-):
+def test_download_gives_the_mirrors_data_raw_byte_for_byte(first_run, upstream, raw_data, tmp_path):
     _, fetched, requests, out = first_run
     assert sorted(requests) == sorted([RUKOPYS_PATH, *MNIST_PATHS])
     assert f"downloading {upstream.url}{RUKOPYS_PATH}" in out and " MB" in out  # progress
     assert "a-900.png" not in (fetched / "rukopys" / "glyphs.csv").read_text()
 
-    from_mirror = ingest(shared_data, tmp_path / "raw-mirror")
+    from_mirror = ingest(raw_data, tmp_path / "raw-mirror")
     from_download = ingest(fetched, tmp_path / "raw-download")
     assert from_download == from_mirror
     mirror_tree, download_tree = _tree(tmp_path / "raw-mirror"), _tree(tmp_path / "raw-download")
@@ -300,9 +298,9 @@ def test_a_silent_server_times_out_instead_of_hanging(tmp_path):
         assert time.monotonic() - started < 5
 
 
-def test_auto_takes_the_mirror_when_there_is_one(upstream, shared_data, tmp_path, monkeypatch):
+def test_auto_takes_the_mirror_when_there_is_one(upstream, raw_data, tmp_path, monkeypatch):
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "data").symlink_to(shared_data.resolve(), True)
+    (tmp_path / "shared" / "data").symlink_to(raw_data.resolve(), True)
     (tmp_path / "project").mkdir()
     monkeypatch.chdir(tmp_path / "project")
     settings = upstream.settings(tmp_path / "cache")
@@ -319,3 +317,37 @@ def test_auto_downloads_without_a_mirror(upstream, tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match=r"checksum mismatch for glyphs\.csv"):
         fetch.resolve("auto", settings, QUICK)
     assert upstream.requests == [RUKOPYS_PATH]
+
+
+def test_tests_without_a_mirror_read_the_pinned_download(
+    upstream, pins, raw_data, tmp_path, monkeypatch
+):
+    """What `make test` does in a checkout with no ../shared/data beside it: the tests' raw data
+    (tests/support/rawdata.py) is the pinned download, made once for every worker, and it
+    ingests to the same data/raw as the mirror."""
+    from tests.support.rawdata import raw_data_dir
+
+    monkeypatch.delenv("BUKVA_TEST_DATA", raising=False)
+    checkout = tmp_path / "work" / "bukva"  # nothing beside it
+    checkout.mkdir(parents=True)
+    settings = upstream.settings(tmp_path / "cache")
+    found = raw_data_dir(checkout, settings, pins, QUICK)
+    assert found == tmp_path / "cache" / "mirror"
+    assert sorted(upstream.requests) == sorted([RUKOPYS_PATH, *MNIST_PATHS])
+    upstream.requests.clear()
+    assert raw_data_dir(checkout, settings, pins, QUICK) == found  # the next worker, next run
+    assert upstream.requests == []
+    assert ingest(found, tmp_path / "raw-download") == ingest(raw_data, tmp_path / "raw-mirror")
+    assert _tree(tmp_path / "raw-download") == _tree(tmp_path / "raw-mirror")
+
+
+def test_tests_take_the_mirror_beside_the_checkout(upstream, pins, raw_data, tmp_path, monkeypatch):
+    from tests.support.rawdata import raw_data_dir
+
+    monkeypatch.delenv("BUKVA_TEST_DATA", raising=False)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(raw_data.resolve(), True)
+    (tmp_path / "bukva").mkdir()
+    settings = upstream.settings(tmp_path / "cache")
+    assert raw_data_dir(tmp_path / "bukva", settings, pins, QUICK) == tmp_path / "shared" / "data"
+    assert upstream.requests == []

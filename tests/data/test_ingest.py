@@ -18,8 +18,8 @@ from tests.support.mirror import make_mirror
 
 
 @pytest.fixture(scope="module")
-def real_manifest(shared_data, tmp_path_factory):
-    return ingest(shared_data, tmp_path_factory.mktemp("raw") / "raw")
+def real_manifest(raw_data, tmp_path_factory):
+    return ingest(raw_data, tmp_path_factory.mktemp("raw") / "raw")
 
 
 def test_real_mirror_counts(real_manifest):
@@ -37,25 +37,25 @@ def test_real_mirror_unlabelled_files_are_reported_not_copied(real_manifest, tmp
     assert len(unlabelled) == 14 and "b-20.png" in unlabelled
 
 
-def test_bounding_box_quirk_is_undone(shared_data):
+def test_bounding_box_quirk_is_undone(raw_data):
     """glyphs.csv's top/bottom are columns and left/right rows: the corrected box matches the
     ink for all but a glyph or two, while the literal reading would match almost none."""
     from pipelines.sources.rukopys import check_glyph
 
-    rows = read_glyph_table(shared_data / "rukopys" / "glyphs.csv")
+    rows = read_glyph_table(raw_data / "rukopys" / "glyphs.csv")
     sample = rows[::10]
-    bad = [r for r in sample if check_glyph(shared_data / "rukopys" / r.filename, r)]
+    bad = [r for r in sample if check_glyph(raw_data / "rukopys" / r.filename, r)]
     assert len(bad) <= 2
     literal = [
         r.__class__(r.label, r.uppercase, r.filename, r.left, r.right, r.top, r.bottom)
         for r in sample
     ]
-    bad_literal = [r for r in literal if check_glyph(shared_data / "rukopys" / r.filename, r)]
+    bad_literal = [r for r in literal if check_glyph(raw_data / "rukopys" / r.filename, r)]
     assert len(bad_literal) > len(sample) // 2
 
 
-def test_copy_holds_every_labelled_glyph(shared_data, tmp_path):
-    mirror = make_mirror(shared_data, tmp_path / "src", letters="аб", digits=50, unlabelled=2)
+def test_copy_holds_every_labelled_glyph(raw_data, tmp_path):
+    mirror = make_mirror(raw_data, tmp_path / "src", letters="аб", digits=50, unlabelled=2)
     manifest = ingest(mirror, tmp_path / "raw")
     copied = sorted(p.name for p in (tmp_path / "raw" / "rukopys" / "glyphs").iterdir())
     assert len(copied) == manifest["glyphs"] == 101
@@ -107,8 +107,8 @@ def _drop_column(fields, rows):
         ),
     ],
 )
-def test_broken_source_stops_with_the_file_named(shared_data, tmp_path, breakage, message):
-    mirror = make_mirror(shared_data, tmp_path / "src", letters="а", digits=20)
+def test_broken_source_stops_with_the_file_named(raw_data, tmp_path, breakage, message):
+    mirror = make_mirror(raw_data, tmp_path / "src", letters="а", digits=20)
     breakage(mirror)
     with pytest.raises(StageError, match=message):
         ingest(mirror, tmp_path / "raw")

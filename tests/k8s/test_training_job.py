@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_support import ROOT, kustomize
+from k8s_support import kustomize
 from local_cluster import Cluster, find, image_workspace
 
 pytestmark = pytest.mark.k8s
-
-MIRROR = ROOT.parent / "shared" / "data"  # what a person with a mirror sets INGEST_SOURCE to
 
 
 def _pod(cluster: Cluster, tmp: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -54,13 +52,13 @@ def _s3(env: dict[str, str]):
 
 
 def test_data_job_ingests_its_source_and_hands_its_lock_to_the_next_job(
-    cluster: Cluster, buckets: list[str], tmp_path: Path
+    cluster: Cluster, buckets: list[str], tmp_path: Path, raw_data: Path
 ) -> None:
-    if not MIRROR.is_dir():
-        pytest.fail(f"the data mirror {MIRROR} is needed (INGEST_SOURCE for this run)")
+    # What a person with a mirror sets INGEST_SOURCE to: the tests' raw data, found or fetched.
+    mirror = raw_data
     # Pod 1: the data Job, with no data at all in its /app; the source is its parameter.
     first = image_workspace(tmp_path / "pod1" / "app")
-    argv, env = _pod(cluster, tmp_path / "pod1", {"INGEST_SOURCE": str(MIRROR)})
+    argv, env = _pod(cluster, tmp_path / "pod1", {"INGEST_SOURCE": str(mirror)})
     assert env["DVC_STAGES"].startswith("ingest prepare split") and env["DVC_FORCE"] == "ingest"
     # The script, env and handoff are what is under test: the first three stages (the rest
     # of the data stages, `draw`, costs minutes of CPU and runs the same way).
@@ -70,7 +68,7 @@ def test_data_job_ingests_its_source_and_hands_its_lock_to_the_next_job(
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (first / "data" / "split").is_dir()
     params = yaml.safe_load((first / "params.yaml").read_text())["ingest"]
-    assert (params["source"], params["feedback"]) == (str(MIRROR), env["BUKVA_FEEDBACK_URI"])
+    assert (params["source"], params["feedback"]) == (str(mirror), env["BUKVA_FEEDBACK_URI"])
 
     s3 = _s3(env)
     bucket, _, prefix = env["DVC_REMOTE_URL"].removeprefix("s3://").partition("/")
@@ -97,7 +95,7 @@ def test_data_job_ingests_its_source_and_hands_its_lock_to_the_next_job(
         cluster,
         tmp_path / "pod2",
         {
-            "INGEST_SOURCE": str(MIRROR),
+            "INGEST_SOURCE": str(mirror),
             "DVC_STAGES": "split",
             "DVC_FORCE": "",
             "TERMINATION_LOG": str(termination),

@@ -51,14 +51,14 @@ def canvas_png(glyph: Path, shift: int) -> bytes:
     return buf.getvalue()
 
 
-def store_feedback(store: LocalStore, shared_data: Path) -> int:
+def store_feedback(store: LocalStore, raw_data: Path) -> int:
     """Write drawings of the tiny profile's letters into the store; return how many distinct."""
-    rows = list(csv.DictReader((shared_data / "rukopys" / "glyphs.csv").open(encoding="utf-8")))
+    rows = list(csv.DictReader((raw_data / "rukopys" / "glyphs.csv").open(encoding="utf-8")))
     distinct = 0
     for letter in LETTERS:
         files = [r for r in rows if r.get("label", "").lower() == letter][:4]
         for i, row in enumerate(files):
-            png = canvas_png(shared_data / "rukopys" / row["filename"], shift=i)
+            png = canvas_png(raw_data / "rukopys" / row["filename"], shift=i)
             record = FeedbackRecord(letter, False, "б", None, 0.4, "1")
             store.put(record.image_key, png, "image/png")
             store.put(record.record_key, record.to_json(), "application/json")
@@ -98,17 +98,17 @@ def split_ids(project: Path, name: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def loop(shared_data, tmp_path_factory):
+def loop(raw_data, tmp_path_factory):
     """Run the whole loop once; the tests check what each step left behind."""
     tmp = tmp_path_factory.mktemp("loop")
     weak = {**TINY_PARAMS, "train": {**TINY_PARAMS["train"], **WEAK}, "register": GATE}
-    project = make_project(tmp / "project", shared_data, letters=LETTERS, params=weak)
+    project = make_project(tmp / "project", raw_data, letters=LETTERS, params=weak)
     store_dir = tmp / "feedback-store"
     store_dir.mkdir()
     set_params(project, ingest={"feedback": str(store_dir)})
     first = retrain(project)
     test_before = split_ids(project, "test")
-    distinct = store_feedback(LocalStore(store_dir), shared_data)
+    distinct = store_feedback(LocalStore(store_dir), raw_data)
     set_params(project, train=GOOD)
     second = retrain(project)
     promoted_model = tmp / "promoted"

@@ -106,12 +106,12 @@ def _tree(folder) -> dict[str, bytes]:
 
 
 def test_ingest_with_an_empty_store_is_byte_identical_and_with_records_adds_them(
-    shared_data, store_dir, tmp_path
+    raw_data, store_dir, tmp_path
 ):
     from pipelines.ingest import ingest
     from tests.support.mirror import make_mirror
 
-    mirror = make_mirror(shared_data, tmp_path / "mirror", letters="аб", per_letter=2, digits=20)
+    mirror = make_mirror(raw_data, tmp_path / "mirror", letters="аб", per_letter=2, digits=20)
     ingest(mirror, tmp_path / "plain")
     (tmp_path / "empty-store").mkdir()
     ingest(mirror, tmp_path / "empty", feedback=str(tmp_path / "empty-store"))

@@ -22,7 +22,6 @@ from launch.prometheus import command
 from monitoring.prometheus import RULES, Targets, champion_rules, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-GLYPHS = ROOT.parent / "shared" / "data" / "rukopys" / "glyphs"
 RULE_TESTS = ROOT / "monitoring" / "rules" / "bukva.rules.test.yml"
 WAIT_S = 120  # two shared cores: scrapes and rule evaluations can lag
 
@@ -137,16 +136,14 @@ def scraped(url: str, expr: str, value: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def traffic(serving, frontend_metrics, prometheus) -> int:
+def traffic(serving, frontend_metrics, prometheus, raw_data) -> int:
     """Drawings through the transformer as the app sends them, with feedback on some.
     Sent in two rounds, the second once Prometheus has scraped the first, so rates and
     increases have two different samples to work on."""
     from frontend.client import InferenceClient
 
     counters, _ = frontend_metrics
-    pngs = [p.read_bytes() for p in sorted(GLYPHS.glob("*.png"))[:6]]
-    if not pngs:
-        pytest.skip(f"no glyph PNGs under {GLYPHS}")
+    pngs = [p.read_bytes() for p in sorted((raw_data / "rukopys" / "glyphs").glob("*.png"))[:6]]
     client = InferenceClient(f"http://127.0.0.1:{serving.ports.transformer_http}")
     sent = 0
     try:

@@ -30,9 +30,9 @@ START_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
-def project(platform: Platform, shared_data: Path, tmp_path_factory) -> Path:
+def project(platform: Platform, raw_data: Path, tmp_path_factory) -> Path:
     """A tiny-profile copy of the project, reproduced against the tracking server."""
-    path = make_project(tmp_path_factory.mktemp("platform") / "project", shared_data)
+    path = make_project(tmp_path_factory.mktemp("platform") / "project", raw_data)
     run([sys.executable, "-m", "dvc", "repro"], path, **platform.env)
     return path
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from serving_helpers import GLYPHS, MAX_BATCH, MAX_BYTES, Server
+from serving_helpers import MAX_BATCH, MAX_BYTES, Server
 
 
 @pytest.fixture(scope="session")
@@ -35,17 +35,10 @@ def model_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def _glyph_pngs(n: int) -> list[bytes]:
-    files = sorted(GLYPHS.glob("*.png"))[:n]
-    if not files:
-        pytest.skip(f"no glyph PNGs under {GLYPHS}")
-    return [f.read_bytes() for f in files]
-
-
 @pytest.fixture(scope="session")
-def pngs() -> list[bytes]:
+def pngs(raw_data: Path) -> list[bytes]:
     """A few real Rukopys glyphs (200x200 black-on-white PNG)."""
-    return _glyph_pngs(4)
+    return [f.read_bytes() for f in sorted((raw_data / "rukopys" / "glyphs").glob("*.png"))[:4]]
 
 
 @pytest.fixture(scope="session")

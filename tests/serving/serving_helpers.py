@@ -19,7 +19,6 @@ from bukva.settings import Settings  # noqa: E402
 from launch.processes import Process, free_port  # noqa: E402
 from launch.serve import server_env, server_flags  # noqa: E402
 
-GLYPHS = ROOT.parent / "shared" / "data" / "rukopys" / "glyphs"
 MAX_BATCH = 8  # the test transformer's --max_batch_size (test_bad_input.py relies on it)
 MAX_BYTES = 300_000  # and its --max_image_bytes (likewise)
 

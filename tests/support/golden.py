@@ -19,7 +19,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CASES = {
     "rukopys_zh": "rukopys_zh-1.png",
     "mnist_7": "mnist_7.png",
@@ -39,11 +38,16 @@ def draw_canvas() -> Image.Image:
     return big.resize((280, 280), Image.Resampling.LANCZOS)
 
 
-def make_fixtures(shared_data: Path = SHARED_DATA) -> None:
-    """(Re)create the three fixture images from the data mirror and the canvas drawing."""
+def make_fixtures(raw_data: Path | None = None) -> None:
+    """(Re)create the three fixture images from the raw data mirror (found or downloaded as
+    the tests find it) and the canvas drawing."""
+    if raw_data is None:
+        from tests.support.rawdata import raw_data_dir
+
+        raw_data = raw_data_dir()
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    Image.open(shared_data / "rukopys" / "glyphs" / "zh-1.png").save(FIXTURES / CASES["rukopys_zh"])
-    with gzip.open(shared_data / "mnist" / "digits-images-idx3-ubyte.gz") as f:
+    Image.open(raw_data / "rukopys" / "glyphs" / "zh-1.png").save(FIXTURES / CASES["rukopys_zh"])
+    with gzip.open(raw_data / "mnist" / "digits-images-idx3-ubyte.gz") as f:
         digits = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     Image.fromarray(digits[0]).save(FIXTURES / CASES["mnist_7"])
     draw_canvas().save(FIXTURES / CASES["canvas_rgba"])

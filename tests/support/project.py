@@ -58,7 +58,7 @@ def run(cmd: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess:
 
 def make_project(
     dest: Path,
-    shared_data: Path,
+    raw_data: Path,
     letters: str = "абвгґ",
     per_letter: int = 6,
     digits: int = 300,
@@ -77,7 +77,7 @@ def make_project(
         else:
             shutil.copy2(src, target)
     mirror = make_mirror(
-        shared_data,
+        raw_data,
         dest.parent / f"{dest.name}-mirror",
         letters=letters,
         per_letter=per_letter,
