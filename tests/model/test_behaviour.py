@@ -6,7 +6,8 @@ exactly as the transformer takes a canvas PNG. They test what a person drawing i
 meets: the shapes the issue reported as misread (Г read as 5, П as о, Ж as к), the pairs a
 digit and a letter share (6/ь, 4/ч, 3/з, 7, 1), and case decided by size on the guides.
 
-They need the model `dvc repro` trains (models/model); without it they skip and say so.
+They need the model `dvc repro` trains (models/model); without it they skip and say so, and
+fail under CI, which trains it first (tests/support/outputs.py).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from bukva.alphabet import CLASSES
 from bukva.preprocess import normalize_with_geometry
 from bukva.strokes import render, to_png
 from tests.support.letters import canvas, strokes_on_canvas
+from tests.support.outputs import require
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models" / "model"
 
-pytestmark = pytest.mark.skipif(
-    not (MODEL_DIR / "model.safetensors").is_file(),
-    reason=f"no trained model in {MODEL_DIR}: run `make repro` first",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _trained_model():
+    require([MODEL_DIR / "model.safetensors"], "the trained model")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
 """Served answers equal offline evaluation: every test-split image, sent as a PNG through the
 transformer, gets the top-1 character `evaluate` recorded. Needs the pipeline's outputs
-(models/model and reports/predictions.csv); skipped until `dvc repro evaluate` has run."""
+(models/model and reports/predictions.csv); skipped until `dvc repro evaluate` has run, a
+failure under CI (tests/support/outputs.py)."""
 
 from __future__ import annotations
 
 import pytest
 from serving_helpers import ROOT, Server
+
+from tests.support.outputs import require
 
 pytestmark = pytest.mark.integration
 PREDICTIONS = ROOT / "reports" / "predictions.csv"
@@ -14,8 +17,7 @@ MODEL = ROOT / "models" / "model"
 
 @pytest.fixture(scope="module")
 def trained_transformer(logs):
-    if not (PREDICTIONS.is_file() and (MODEL / "model.safetensors").is_file()):
-        pytest.skip("needs models/model and reports/predictions.csv (run `dvc repro evaluate`)")
+    require([MODEL / "model.safetensors", PREDICTIONS], "the trained model and its predictions")
     predictor = Server("model", ["--model_dir", str(MODEL)], logs).start()
     host = f"127.0.0.1:{predictor.http_port}"
     transformer = Server("transformer", ["--predictor_host", host], logs).start()
@@ -45,8 +47,7 @@ def test_parity_pngs_hold_exactly_the_pixels_prepare_normalised(tmp_path):
     from bukva.preprocess import decode_image, normalize
 
     prepared, split_csv = ROOT / "data" / "prepared", ROOT / "data" / "split" / "split.csv"
-    if not ((prepared / "images.npy").is_file() and split_csv.is_file()):
-        pytest.skip("needs data/prepared and data/split (run `dvc repro split`)")
+    require([prepared / "images.npy", split_csv], "the prepared data and its split")
     with split_csv.open(newline="") as f:
         test_ids = {row["id"] for row in csv.DictReader(f) if row["split"] == "test"}
     with (prepared / "index.csv").open(newline="") as f:
