@@ -42,8 +42,8 @@ test: $(ENV_STAMP) ## Run every test tier (unit, data, integration, browser, k8s
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: $(ENV_STAMP) ## Run only the fast unit tests
-	$(BIN)/pytest -m "not integration and not browser and not k8s and not bench"
+test-fast: $(ENV_STAMP) ## Run the fast tests: no data set, trained model, server stack, browser or cluster check
+	$(BIN)/pytest -m "not integration and not browser and not k8s and not bench and not data and not model"
 
 .PHONY: lint
 lint: $(ENV_STAMP) ## Lint and format-check with ruff
@@ -59,7 +59,8 @@ format: $(ENV_STAMP) ## Apply ruff's fixes and formatting
 # `make cluster up` (mk/cluster.mk) is a cluster command: there `up` is only its second word.
 ifneq (cluster,$(firstword $(MAKECMDGOALS)))
 up: $(ENV_STAMP) ## Train if there is no champion yet, then serve it with the app and Prometheus (Ctrl-C stops all)
-	$(PY) -m pipelines.register --has-champion || $(BIN)/dvc repro || exit 1
+	# A champion in the registry, whatever happened to it (launch/champion.py).
+	$(PY) -m launch.champion || exit 1
 	$(BIN)/dvc metrics show
 	# One launcher runs every process (launch/serve.py): Ctrl-C stops them all within 5 s.
 	exec $(PY) -m launch.serve --app --prometheus $(SERVE_ARGS)

@@ -15,8 +15,8 @@ STAGES = ("ingest", "prepare", "split", "draw", "pretrain", "train", "evaluate")
 
 
 @pytest.fixture(scope="module")
-def project(shared_data, tmp_path_factory):
-    path = make_project(tmp_path_factory.mktemp("tiny") / "project", shared_data)
+def project(raw_data, tmp_path_factory):
+    path = make_project(tmp_path_factory.mktemp("tiny") / "project", raw_data)
     first = run([sys.executable, "-m", "dvc", "repro"], path)
     return path, first.stdout + first.stderr
 
@@ -108,3 +108,21 @@ def test_dvc_metrics_and_plots_show(project):
     assert max(len(line) for line in table.stdout.splitlines()) <= 100, table.stdout
     plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path)
     assert "confusion_labels.csv" in plots.stdout
+
+
+def test_a_registry_that_lost_its_champion_gets_one_again(project, tmp_path):
+    """`make up`'s first step (launch/champion.py) with a new, empty tracking store beside an
+    up-to-date pipeline: `dvc repro` does nothing, so it registers the trained model again."""
+    path, _ = project
+    fresh = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    (tmp_path / "fresh").mkdir()
+    ensured = run([sys.executable, "-m", "launch.champion"], path, MLFLOW_TRACKING_URI=fresh)
+    out = ensured.stdout
+    assert "training what changed" in out and "registering the trained model again" in out
+    assert out.rstrip().endswith("the registry has bukva-cnn@champion")
+    registration = json.loads((path / "reports" / "registration.json").read_text())
+    assert registration["promoted"] and registration["champion"] == 1
+    run([sys.executable, "-m", "pipelines.register", "--has-champion"], path,
+        MLFLOW_TRACKING_URI=fresh)  # fmt: skip
+    again = run([sys.executable, "-m", "launch.champion"], path, MLFLOW_TRACKING_URI=fresh)
+    assert "dvc repro" not in again.stdout  # it has one now: nothing runs
