@@ -172,6 +172,12 @@ def app_command(port: int, address: str = "127.0.0.1") -> list[str]:
     ]  # fmt: skip
 
 
+def app_page(address: str, port: int) -> str:
+    """The URL a person opens: the address the app listens on (loopback for 0.0.0.0/::)."""
+    host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
+    return f"http://{host}:{port}/"
+
+
 def app(
     port: int, log: Path | None, address: str = "127.0.0.1", env: dict[str, str] | None = None
 ) -> Process:
@@ -185,8 +191,8 @@ bukva is serving (Ctrl-C stops everything):
   transformer  http://127.0.0.1:{transformer_http}  grpc 127.0.0.1:{transformer_grpc}
   predictor    http://127.0.0.1:{predictor_http}  grpc 127.0.0.1:{predictor_grpc}
 
-Recognise a PNG:
-  IMG=$(base64 -w0 ../shared/data/rukopys/glyphs/a-0.png)
+Recognise a PNG (a glyph the repository ships; any PNG or JPEG will do):
+  IMG=$(base64 < '{example}' | tr -d '\\n')
   curl -s http://127.0.0.1:{transformer_http}/v2/models/bukva/infer \\
     -H 'content-type: application/json' \\
     -d '{{"inputs":[{{"name":"image","datatype":"BYTES","shape":[1],"data":["'$IMG'"]}}]}}'
@@ -194,6 +200,11 @@ Metadata, health, metrics:
   curl http://127.0.0.1:{transformer_http}/v2/models/bukva
   curl http://127.0.0.1:{transformer_http}/v2/health/ready
   curl http://127.0.0.1:{transformer_http}/metrics
+"""
+# A scanned Rukopys glyph (ж) kept with the tests' fixtures: the example needs no data set.
+EXAMPLE_PNG = ROOT / "tests" / "fixtures" / "rukopys_zh-1.png"
+APP_PAGE = """
+  Open the drawing app: {url}
 """
 
 
@@ -276,10 +287,12 @@ def serve(args: argparse.Namespace) -> None:
             process.start()
         for process in started:
             process.wait_ready()
-            if process.ready_url:
+            if process.ready_url and process.name != "app":
                 print(f"serve: {process.name} ready: {process.ready_url}", flush=True)
         if not args.no_servers:
-            print(HOWTO.format(**vars(ports)), flush=True)
+            print(HOWTO.format(example=EXAMPLE_PNG, **vars(ports)), flush=True)
+        if args.app:  # the page to open, not the health URL it was checked by
+            print(APP_PAGE.format(url=app_page(args.app_address, args.app_port)), flush=True)
         watched = list(started)
         while True:
             time.sleep(0.3)

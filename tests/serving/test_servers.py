@@ -195,3 +195,22 @@ def test_metrics_keep_kserve_histograms_and_add_domain_ones(
         "bukva_predictor_model_info{",
     ):
         assert name in text, name
+
+
+def test_the_curl_example_make_up_prints_works(transformer):
+    """The recognise-a-PNG lines `make up` prints (launch/serve.py HOWTO), run by bash as a
+    person pastes them: a file the repository ships, base64 that BSD and GNU both have."""
+    import json
+    import subprocess
+
+    from launch.serve import EXAMPLE_PNG, HOWTO, Ports
+
+    port = int(transformer.url.rsplit(":", 1)[1])
+    text = HOWTO.format(example=EXAMPLE_PNG, **vars(Ports(transformer_http=port)))
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("IMG="))
+    script = "\n".join(line.strip() for line in lines[start : start + 4])
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer = {o["name"]: o["data"] for o in json.loads(done.stdout)["outputs"]}
+    assert answer["status"] == ["ok"] and len(answer["label"]) == 3
