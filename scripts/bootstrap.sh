@@ -12,17 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-if [ -z "${PYTHON:-}" ]; then  # the first python3 on PATH outside the project's own .venv
-  for py in $(type -ap python3) /usr/bin/python3; do
-    case "$py" in "$PWD/$VENV"/* | "$VENV"/*) continue ;; esac
-    PYTHON=$py
-    break
-  done
-fi
 UV_VERSION=0.13.8
 WHEELS=${BUKVA_WHEELS:-/opt/wheels}
+TOOLS=${BUKVA_TOOLS:-.tools}
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+die() { printf '\033[1m[bootstrap]\033[0m error: %s\n' "$*" >&2; exit 1; }
+
+# The Python the environment is made from: PYTHON, else the first python3.11, python3.12 or
+# python3 on PATH (outside the project's own .venv) that is 3.11 or 3.12 (pyproject.toml's
+# requires-python; torch 2.13's CPU wheels and the lock are made for them).
+supported() { "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' 2>/dev/null; }
+if [ -z "${PYTHON:-}" ]; then
+  seen=()
+  for py in $(type -ap python3.11 python3.12 python3) /usr/bin/python3; do
+    case "$py" in "$PWD/$VENV"/* | "$VENV"/*) continue ;; esac
+    seen+=("$py ($("$py" -V 2>&1))")
+    if supported "$py"; then PYTHON=$py; break; fi
+  done
+  [ -n "${PYTHON:-}" ] || die "bukva needs Python 3.11 or 3.12; found ${seen[*]:-no python3}. Install one (e.g. \`uv python install 3.11\`) and run again with PYTHON=/path/to/python3.11"
+elif ! supported "$PYTHON"; then
+  die "bukva needs Python 3.11 or 3.12; PYTHON=$PYTHON is $("$PYTHON" -V 2>&1)"
+fi
 
 if [ "${BUKVA_SYSTEM_PACKAGES:-1}" = 1 ]; then
   need=()
@@ -43,13 +54,18 @@ if [ "${BUKVA_SYSTEM_PACKAGES:-1}" = 1 ]; then
 fi
 [ "${1:-}" = --system ] && exit 0
 
+# uv: the one on PATH, else a pinned one in a small venv of its own under .tools/ (works where
+# the system Python refuses `pip install`, PEP 668; nothing is installed outside the checkout).
 if ! command -v uv >/dev/null 2>&1; then
-  if [ ! -x "$HOME/.local/bin/uv" ]; then
-    log "installing uv $UV_VERSION"
-    "$PYTHON" -m pip install -q --user "uv==$UV_VERSION" 2>/dev/null \
-      || "$PYTHON" -m pip install -q "uv==$UV_VERSION"
+  if [ ! -x "$TOOLS/uv/bin/uv" ]; then
+    log "installing uv $UV_VERSION into $TOOLS/uv"
+    rm -rf "$TOOLS/uv"
+    "$PYTHON" -m venv "$TOOLS/uv" \
+      || die "\`$PYTHON -m venv\` failed (on Debian/Ubuntu: apt install python3-venv); or install uv yourself (https://docs.astral.sh/uv/) and run again"
+    "$TOOLS/uv/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION" \
+      || die "could not install uv $UV_VERSION from PyPI into $TOOLS/uv (see pip's message above)"
   fi
-  export PATH="$HOME/.local/bin:$PATH"
+  export PATH="$PWD/$TOOLS/uv/bin:$PATH"
 fi
 
 torch_source=()
