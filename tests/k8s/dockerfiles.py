@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import functools
 import re
@@ -14,6 +13,8 @@ from pathlib import Path
 from k8s_support import ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support.imports import imported_names, module_name
 
 # image -> (Dockerfile, extra, project packages the image copies)
 IMAGES = {
@@ -147,43 +148,11 @@ def copied_python_files(df: Dockerfile) -> list[Path]:
     return files
 
 
-def module_name(py: Path) -> str:
-    """Dotted module name of a project file (src/ is the import root of bukva)."""
-    rel = py.relative_to(ROOT).with_suffix("")
-    parts = [p for p in rel.parts if p != "__init__"]
-    return ".".join(parts[1:] if parts[0] == "src" else parts)
-
-
-def _optional_imports(tree: ast.AST) -> set[int]:
-    """Import nodes in the body of a `try:` that catches ImportError: the file works without
-    them (the predictor exports to ONNX only where torch is installed)."""
-    names = {"ImportError", "ModuleNotFoundError"}
-    optional = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Try) and any(
-            {n.id for n in ast.walk(h.type) if isinstance(n, ast.Name)} & names
-            for h in node.handlers
-            if h.type is not None
-        ):
-            optional |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
-    return optional
-
-
 def imports_of(py: Path) -> set[str]:
     """Dotted names imported anywhere in a file (inside functions too), except optional ones
-    (`_optional_imports`); relative ones skipped."""
-    found = set()
-    tree = ast.parse(py.read_text(), str(py))
-    optional = _optional_imports(tree)
-    for node in ast.walk(tree):
-        if id(node) in optional:
-            continue
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names}
-    return found
+    (in a `try:` that catches ImportError: the predictor exports to ONNX only where torch is
+    installed); tests/support/imports.py reads them."""
+    return imported_names(py, optional=False)
 
 
 def reachable(files: list[Path], entry: str) -> list[Path]:
@@ -271,7 +240,6 @@ def component_modules(package: str, skip: set[str]) -> list[str]:
     return out
 
 
-# Files not imported by the probe: the Streamlit script runs its UI at import time, and
-# streamlit-drawable-canvas registers its component at import, which only works inside
-# `streamlit run`. Their imports are still checked statically by foreign_imports.
-IMAGE_PROBE_SKIP = {"frontend": {"app.py", "draw.py"}}
+# Files not imported by the probe (none now: the app's pages and its canvas component import
+# outside `streamlit run` too). Their imports would still be checked by foreign_imports.
+IMAGE_PROBE_SKIP: dict[str, set[str]] = {}

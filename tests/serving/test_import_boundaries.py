@@ -9,63 +9,38 @@ real and looks at what ended up in `sys.modules`.
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from functools import cache
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = ("model", "transformer", "frontend", "pipelines")
-TOOLING = ("bench", "launch", "monitoring")  # may import the components; nothing imports them
-PACKAGES = {"bukva": ROOT / "src" / "bukva"} | {
-    p: ROOT / p for p in COMPONENTS + TOOLING if (ROOT / p / "__init__.py").is_file()
-}
+from tests.support.imports import (
+    COMPONENTS,
+    ROOT,
+    TOOLING,
+    closure,
+    imported_names,
+    project_imports,
+    project_modules,
+    third_party,
+)
+
 HEAVY = frozenset({"torch", "kserve", "mlflow", "streamlit"})
 # Core modules that may use one heavy library, behind an extra of pyproject.toml.
 OPTIONAL_CORE = {"bukva.network": {"torch"}, "bukva.serving": {"kserve"}}
-# What each component must not import besides the other components.
-COMPONENT_HEAVY = {"transformer": {"torch", "mlflow"}, "frontend": {"torch", "kserve"}}
-
-
-def module_name(path: Path) -> str:
-    """Dotted name of a project file (src/ is the import root of bukva)."""
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    parts = parts[1:] if parts[0] == "src" else parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-@cache
-def project_modules() -> dict[str, Path]:
-    """Every module of the core, the components and the tooling packages."""
-    return {
-        module_name(py): py
-        for folder in PACKAGES.values()
-        for py in sorted(folder.rglob("*.py"))
-        if "__pycache__" not in py.parts
-    }
+# What each component must not reach, through any chain of project imports, besides the other
+# components. The predictor's lazy path to torch (export at load, where torch is installed)
+# and the trainer's to ONNX Runtime are theirs to have.
+COMPONENT_HEAVY = {
+    "transformer": {"torch", "mlflow", "streamlit"},
+    "frontend": {"torch", "kserve", "mlflow"},
+    "model": {"streamlit"},
+    "pipelines": {"kserve", "streamlit"},
+}
 
 
 def imports_of(name: str) -> set[str]:
-    """Absolute dotted names a module imports; `from a import b` gives `a.b` when that is a
-    module, else `a`. Relative imports are resolved against the module's package."""
-    path, modules = project_modules()[name], project_modules()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            for alias in node.names:
-                full = f"{base}.{alias.name}"
-                found.add(full if full in modules else base)
-    return found
+    return imported_names(project_modules()[name])
 
 
 def top(name: str) -> str:
@@ -91,6 +66,43 @@ def test_core_imports_no_heavy_library_and_no_component():
             if imported in OPTIONAL_CORE and name not in OPTIONAL_CORE:
                 bad.append(f"{name} imports the optional {imported}")
     assert not bad, "\n".join(bad)
+
+
+def reach_violations(component: str, forbidden: set[str]) -> list[str]:
+    """Each module of `component` that reaches a `forbidden` library through project imports,
+    with the chain that gets there."""
+    bad = []
+    for name in sorted(n for n in project_modules() if top(n) == component):
+        parents: dict[str, str | None] = {name: None}
+        pending = [name]
+        while pending:  # breadth first: the shortest chain to each reached module
+            current = pending.pop(0)
+            if hit := third_party(current) & forbidden:
+                chain, at = [], current
+                while at is not None:
+                    chain.append(at)
+                    at = parents[at]
+                bad.append(" -> ".join(reversed(chain)) + f" imports {sorted(hit)}")
+            for nxt in sorted(project_imports(current)):
+                if nxt not in parents:
+                    parents[nxt] = current
+                    pending.append(nxt)
+    return bad
+
+
+@pytest.mark.parametrize("component", sorted(COMPONENT_HEAVY))
+def test_components_reach_no_forbidden_library_through_the_core(component):
+    """Transitive: the transformer importing `bukva.network` (torch) or the app importing
+    `bukva.serving` (kserve) breaks the rule as surely as importing torch itself."""
+    bad = reach_violations(component, COMPONENT_HEAVY[component])
+    assert not bad, "\n".join(bad)
+
+
+def test_the_transitive_rule_sees_a_chain():
+    """The rule can fail: the predictor's lazy export path reaches torch through the core."""
+    chains = reach_violations("model", {"torch"})
+    assert any("bukva.network imports ['torch']" in c for c in chains), chains
+    assert "bukva.network" in closure({"model.runtime"})
 
 
 def test_components_never_import_each_other():
@@ -129,7 +141,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycles_among_project_modules():
     modules = project_modules()
-    graph = {name: {i for i in imports_of(name) if i in modules} for name in modules}
+    # `from pkg import sub` inside pkg/__init__.py names pkg itself: not an edge.
+    graph = {name: {i for i in imports_of(name) if i in modules} - {name} for name in modules}
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -158,6 +171,8 @@ print(",".join(heavy) or "clean", len(names))
     ("package", "skip", "heavy", "least"),
     [
         ("transformer", (), ("torch", "mlflow", "torchvision", "streamlit"), 4),
+        ("frontend", (), ("torch", "kserve", "mlflow", "torchvision"), 8),
+        ("model", (), ("torch", "streamlit", "torchvision"), 4),
         ("bukva", tuple(OPTIONAL_CORE), ("torch", "mlflow", "kserve", "streamlit"), 6),
     ],
 )

@@ -4,7 +4,6 @@ every change that can change a stage's output."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -12,44 +11,30 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support import imports
 
-PACKAGES = {
-    "pipelines": ROOT / "pipelines",
-    "bukva": ROOT / "src" / "bukva",
-    "model": ROOT / "model",
-}
+# The packages a stage runs: pipelines, the core and the model package (registration).
+PACKAGES = {"pipelines", "bukva", "model"}
 # Package markers without code: importing them changes nothing a stage does.
 IGNORED = {"pipelines/__init__.py", "src/bukva/__init__.py", "model/__init__.py"}
 
 
 def module_file(name: str) -> Path | None:
-    """The project file of a dotted module name, or None for a third-party module."""
-    top, *rest = name.split(".")
-    if top not in PACKAGES:
-        return None
-    base = PACKAGES[top].joinpath(*rest)
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The stage-side project file of a dotted module name (pipelines, the core, the model
+    package), or None."""
+    return imports.module_file(name) if name.split(".")[0] in PACKAGES else None
 
 
 def imported_files(path: Path) -> set[Path]:
     """Project files `path` imports anywhere (lazy imports in functions too), with the
     `__init__.py` of every package on the way."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                file = module_file(".".join(parts[:i]))
-                if file is not None:
-                    found.add(file)
+    for name in imports.imported_names(path):
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            file = module_file(".".join(parts[:i]))
+            if file is not None:
+                found.add(file)
     return found
 
 
