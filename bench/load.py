@@ -224,7 +224,8 @@ def baseline(port: int, model_args: list[str], work: Path) -> Iterator[Process]:
     cmd = [sys.executable, "-m", "bench.onehop", *model_args, "--port", str(port)]
     cmd += ["--download_dir", str(work / "onehop-model")]
     url = f"http://127.0.0.1:{port}/v2/health/ready"
-    process = Process("onehop", cmd, url, server_env(Settings.from_env()), Path(os.devnull), ROOT)
+    env = server_env(Settings.from_env())
+    process = Process("onehop", cmd, url, env, work / "onehop.log", ROOT)  # its tail if it fails
     try:
         process.start()
         yield process

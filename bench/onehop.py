@@ -208,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         download_dir = Path(args.download_dir or tempfile.mkdtemp(prefix="bukva-onehop-"))
         folder = model_folder(args.model_dir, args.model_uri, download_dir)
         net = onnx_net(folder, threads=1)
-    except (ModelSourceError, OSError, RuntimeError) as exc:
+    except ModelSourceError as exc:
         print(f"onehop: cannot load the model: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # unreadable files: safetensors, JSON, ONNX and torch errors vary
+        print(f"onehop: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     try:
         import uvloop  # noqa: F401
