@@ -12,6 +12,14 @@ Scenarios:
   with the canvas brush) as v2 JSON + base64, through transformer -> predictor. The goals
   apply to this one: p50 <= 6 ms and p99 <= 15 ms at concurrency 1, >= 300 requests/s at
   concurrency 16 with no errors;
+* `onehop`: the same request to the one-hop baseline (`bench.onehop`: one uvicorn process
+  that decodes, normalises and runs the same model.onnx), the least a user could deploy
+  instead. It runs interleaved with `canvas` (`--rounds`, default 2: two-hop, one-hop, then
+  one-hop, two-hop, so a load that drifts during the run weighs on both alike), and
+  `ratios` gives two-hop / one-hop: p50 at concurrency 1 (goal <= 1.1), requests/s at
+  concurrency 16 (goal >= 1.0), and CPU ms per request at concurrency 16 (transformer +
+  predictor over the baseline's one process), each the median of the rounds' ratios.
+  Unlike absolute figures, a ratio measured in the same minutes hardly moves with the machine;
 * `glyph`: a scanned Rukopys glyph (200x200 PNG), the same way;
 * `predictor`: one FP32 [1,1,28,28] tensor straight to the predictor (binary extension);
 * optional: predictor batches (`--batch_sizes`) and the REST hop Kubernetes uses
@@ -31,18 +39,30 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from bukva.contract import CHAMPION_URI, INPUT, INPUT_SHAPE, infer_path
-from launch.serve import Ports, running
+from bukva.settings import Settings
+from launch.processes import Process, free_port, stop_all
+from launch.serve import ROOT, Ports, running, server_env
 
-GOALS = {"p50_ms": 6.0, "p99_ms": 15.0, "rps_c16": 300.0}
+GOALS = {
+    "p50_ms": 6.0,
+    "p99_ms": 15.0,
+    "rps_c16": 300.0,
+    # two-hop / one-hop baseline, same request, same minutes (issue: serving ahead of one hop)
+    "ratio_p50_c1": 1.1,
+    "ratio_rps_c16": 1.0,
+}
 # A scanned Rukopys glyph (ж, 200x200) the repository ships: no data set needed to bench.
 GLYPH = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "rukopys_zh-1.png"
 LUA = """
@@ -197,11 +217,65 @@ def model_to_serve(model_dir: str | None, work: Path) -> tuple[list[str], str]:
     return ["--model_dir", str(folder)], "random weights (no champion registered)"
 
 
+@contextmanager
+def baseline(port: int, model_args: list[str], work: Path) -> Iterator[Process]:
+    """The one-hop baseline (`bench.onehop`) on `port`, serving what the predictor serves (the
+    same flags; none: the same model URI), with the servers' environment (`server_env`)."""
+    cmd = [sys.executable, "-m", "bench.onehop", *model_args, "--port", str(port)]
+    cmd += ["--download_dir", str(work / "onehop-model")]
+    url = f"http://127.0.0.1:{port}/v2/health/ready"
+    env = server_env(Settings.from_env())
+    process = Process("onehop", cmd, url, env, work / "onehop.log", ROOT)  # its tail if it fails
+    try:
+        process.start()
+        yield process
+    finally:
+        stop_all([process])
+
+
+def cpu_total(run: dict) -> float:
+    return sum(run["cpu_ms_per_request"].values())
+
+
+def ratios(two: dict, one: dict) -> dict:
+    """Two-hop / one-hop for one round: p50 at c1, req/s at c16, CPU ms per request at c16."""
+    return {
+        "p50_c1": round(two["c1"]["p50_ms"] / one["c1"]["p50_ms"], 3),
+        "rps_c16": round(two["c16"]["rps"] / one["c16"]["rps"], 3),
+        "cpu_ms_per_request": round(cpu_total(two["c16"]) / cpu_total(one["c16"]), 3),
+    }
+
+
+def compare(two_hop, one_hop, rounds: int) -> tuple[list[dict], list[dict], dict]:
+    """Run the two-hop and the one-hop scenario (callables) `rounds` times, alternating which
+    goes first (A B, B A, ...); their runs and the ratios (median over the rounds)."""
+    twos, ones, order = [], [], []
+    for r in range(rounds):
+        if r % 2 == 0:
+            twos.append(two_hop())
+            ones.append(one_hop())
+            order += ["two-hop", "one-hop"]
+        else:
+            ones.append(one_hop())
+            twos.append(two_hop())
+            order += ["one-hop", "two-hop"]
+    per_round = [ratios(two, one) for two, one in zip(twos, ones, strict=True)]
+    summary: dict = {k: round(statistics.median(r[k] for r in per_round), 3) for k in per_round[0]}
+    summary |= {"per_round": per_round, "order": order, "cpu_from": "the c16 runs"}
+    return twos, ones, summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_dir", help="serve this folder (default: the registry champion)")
     parser.add_argument("--glyph", default=str(GLYPH), help="scanned glyph PNG to send")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="canvas two-hop vs one-hop baseline rounds, alternating which goes first",
+    )
     parser.add_argument("--out", default="reports/bench.json")
     parser.add_argument("--batch_sizes", default="", help="e.g. 1,32,256: predictor batches")
     parser.add_argument(
@@ -226,14 +300,41 @@ def main() -> int:
     ports = Ports(18080, 18081, 18090, 18091)  # away from a `make serve` that may be running
     t_url = f"http://127.0.0.1:{ports.transformer_http}{infer_path()}"
     p_url = f"http://127.0.0.1:{ports.predictor_http}{infer_path()}"
+    onehop_port = free_port()
+    o_url = f"http://127.0.0.1:{onehop_port}{infer_path()}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model_args, report["model"] = model_to_serve(args.model_dir, work)
         report["predictor_protocol"] = "grpc-v2"  # as `make up`
-        with running(ports, model_args, "grpc-v2", quiet=True) as serving:
+        with (
+            running(ports, model_args, "grpc-v2", quiet=True) as serving,
+            baseline(onehop_port, model_args, work) as onehop,
+        ):
             both = {"transformer": serving.transformer_pid, "predictor": serving.predictor_pid}
-            report["canvas"] = scenario(
-                "canvas PNG (the app)", t_url, *canvas, args.seconds, work, both
+            twos, ones, report["ratios"] = compare(
+                lambda: scenario(
+                    "canvas PNG (the app), two hops", t_url, *canvas, args.seconds, work, both
+                ),
+                lambda: scenario(
+                    "canvas PNG, one-hop baseline",
+                    o_url,
+                    *canvas,
+                    args.seconds,
+                    work,
+                    {"onehop": onehop.pid},
+                ),
+                max(1, args.rounds),
+            )
+            report["canvas"], report["onehop"] = twos[0], ones[0]
+            if len(twos) > 1:
+                pairs = zip(twos[1:], ones[1:], strict=True)
+                report["repeats"] = [{"canvas": two, "onehop": one} for two, one in pairs]
+            r = report["ratios"]
+            print(
+                f"two hops / one-hop baseline (median of {len(twos)} rounds): p50 at c1 "
+                f"{r['p50_c1']:.2f}x, req/s at c16 {r['rps_c16']:.2f}x, CPU per request "
+                f"{r['cpu_ms_per_request']:.2f}x",
+                flush=True,
             )
             if glyph:
                 report["glyph"] = scenario(
@@ -261,6 +362,8 @@ def main() -> int:
         "p99": main_run["c1"]["p99_ms"] <= GOALS["p99_ms"],
         "rps_c16": main_run["c16"]["rps"] >= GOALS["rps_c16"],
         "no_errors": main_run["c16"]["errors"] + main_run["c16"]["non2xx"] == 0,
+        "p50_ratio": report["ratios"]["p50_c1"] <= GOALS["ratio_p50_c1"],
+        "rps_ratio": report["ratios"]["rps_c16"] >= GOALS["ratio_rps_c16"],
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

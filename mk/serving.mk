@@ -15,7 +15,7 @@ register: $(ENV_STAMP) ## Register models/model in MLflow; move @champion only i
 	$(BIN)/dvc repro register
 
 .PHONY: bench
-bench: $(ENV_STAMP) ## Latency and throughput through transformer and predictor -> reports/bench.json (needs wrk)
+bench: $(ENV_STAMP) ## Latency, throughput, CPU per request: transformer -> predictor against a one-hop baseline -> reports/bench.json (needs wrk)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(PY) -m bench.load $(BENCH_ARGS)
 
