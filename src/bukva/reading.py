@@ -55,17 +55,18 @@ def ranked(probs: np.ndarray, k: int, mode: str) -> np.ndarray:
     return top
 
 
-def alternatives(probs: np.ndarray, mode: str) -> np.ndarray:
+def alternatives(probs: np.ndarray, mode: str, ratio: float = TWIN_RATIO) -> np.ndarray:
     """[N] class index of each answer's twin reading, or `NO_CLASS` where there is none.
 
     A row has one when the mode is "anything", its two most likely classes are twins
     (`bukva.alphabet.TWINS`) and the second's probability is at least `TWIN_RATIO` times the
-    first's. (Whatever top-k the request asked for: the rule reads the top-2.)
+    first's (`ratio`: another value only to measure the rule, `bench.twins`). Whatever top-k
+    the request asked for, the rule reads the top-2.
     """
     none = np.full(len(probs), NO_CLASS)
     if check_mode(mode) != "anything" or not len(probs):
         return none
     first, second = ranked(probs, 2, mode).T
     rows = np.arange(len(probs))
-    close = probs[rows, second] >= TWIN_RATIO * probs[rows, first]
+    close = probs[rows, second] >= ratio * probs[rows, first]
     return np.where(close & TWIN_TABLE[first, second], second, none)
