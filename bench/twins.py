@@ -26,7 +26,7 @@ import numpy as np
 from bukva.alphabet import CLASSES, TWINS, are_twins, is_digit
 from bukva.reading import NO_CLASS, alternatives, probabilities, ranked
 
-RATIOS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0)
+RATIOS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
 
 
 def logits_of(model_dir: Path, sets: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:

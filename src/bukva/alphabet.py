@@ -27,12 +27,13 @@ IMAGE_SIZE: int = 28  # model input is [N, 1, IMAGE_SIZE, IMAGE_SIZE]
 MODES: dict[str, str] = {"anything": DIGITS + LETTERS, "letters": LETTERS, "digits": DIGITS}
 DEFAULT_MODE: str = "anything"
 
-# A digit and a letter that look alike when drawn by hand: the pairs the evaluation sets'
-# confusion matrices show in both directions or often (reports/plots/*/confusion_labels.csv:
-# 3/з, 0/о, 4/ч, 6/ь and 1/і dozens of times, the rest a few each). Where both are likely in
-# mode "anything", the answer names both (`bukva.reading.alternatives`).
+# A digit and a letter that look alike when drawn by hand: the digit/letter pairs the
+# evaluation sets' confusions show at least 4 times (`python -m bench.twins`, docs/serving.md):
+# 3/з, 0/о, 4/ч, 6/ь and 1/і dozens of times, the rest 4-8 times each. Where both are likely
+# in mode "anything", the answer names both (`bukva.reading.alternatives`).
 TWINS: frozenset[frozenset[str]] = frozenset(
-    frozenset(pair) for pair in ("0о", "1і", "2д", "3з", "4ч", "5г", "5ґ", "5б", "6ь", "6б", "9д")
+    frozenset(pair)
+    for pair in ("0о", "1і", "2г", "2д", "3з", "4ч", "4и", "5г", "5б", "6ь", "6б", "9д")
 )
 
 
