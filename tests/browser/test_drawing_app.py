@@ -257,3 +257,26 @@ def test_inference_down_says_so_and_recovers_when_it_is_back(
     with StubTransformer(answer=("ж", "х", "к"), port=port):
         expect(page.locator(".bukva-top")).to_have_text("Ж", timeout=30_000)
         expect(page.get_by_text("Сервіс розпізнавання недоступний")).to_have_count(0)
+
+
+def test_twins_are_shown_both_and_the_mode_goes_with_each_request(
+    page: Page, app_without_inference: tuple[str, int]
+) -> None:
+    """A stand-in transformer says "З, with 3 as likely": the page shows both ("З чи 3") and
+    how to settle it; choosing Letters asks again with that mode. (A stand-in, because a
+    trained model's twins depend on how it was trained; the real ones are in test_behaviour.)"""
+    url, port = app_without_inference
+    with StubTransformer(answer=("з", "3", "в"), port=port, alternative="3") as stub:
+        page.goto(url)
+        expect(page.locator("canvas").first).to_be_visible()
+        settle(page)
+        stroke_with_mouse(page, [(110, 130), (170, 120), (140, 170), (175, 200), (110, 215)])
+        expect(page.locator(".bukva-twin-char")).to_have_text("3")
+        expect(page.locator(".bukva-char")).to_have_text("З")  # the stand-in's case: capital
+        expect(page.locator(".bukva-or")).to_have_text("чи")
+        expect(page.get_by_text("Схоже і на «З», і на «3».")).to_be_visible()
+        assert stub.requests[-1]["parameters"] == {"mode": "anything"}
+
+        page.get_by_role("radio", name="Літери").click()
+        expect(page.locator(".bukva-top.mode-letters")).to_be_visible()
+        assert stub.requests[-1]["parameters"] == {"mode": "letters"}
