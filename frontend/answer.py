@@ -1,5 +1,6 @@
 """The model's answer as the page shows it: the top-1 character standing on the canvas's guide
-lines at its case's height, and what the case answer means.
+lines at its case's height (and its digit/letter twin beside it, "з or 3", when the service
+says both are likely), and what the case answer means.
 
 Pure functions (HTML strings and texts), so the meaning of every case answer is unit-tested.
 The top-1 element carries the drawing's hash as a `drawing-<hash>` class (the browser tests
@@ -57,6 +58,21 @@ def shown_character(prediction: Prediction) -> str:
     return prediction.top.upper() if prediction.uppercase else prediction.top
 
 
+def twin_character(prediction: Prediction) -> str:
+    """The twin reading as a person writes it ("" when there is none): a letter in the case
+    the model's case head gives the drawing, a digit as it is."""
+    twin = prediction.alternative
+    if twin and not is_digit(twin) and prediction.uppercase_probability >= 0.5:
+        return twin.upper()
+    return twin
+
+
+def shown_answer(lang: str, prediction: Prediction) -> str:
+    """The answer in a few characters: "з", or "з or 3" / "з чи 3" for twins."""
+    first, twin = shown_character(prediction), twin_character(prediction)
+    return f"{first} {text(lang, 'or')} {twin}" if twin else first
+
+
 def guide_glyph(char: str, guides: Mapping[str, float]) -> str:
     """An SVG of `char` standing on the baseline between the canvas's guide lines, sized so a
     capital reaches the cap line (a small letter then reaches about the x-height line)."""
@@ -97,24 +113,35 @@ def answer_html(
     timings: Mapping[str, float],
 ) -> str:
     """The answer block: the top-1 on its guides with its case in words (or why there is no
-    answer), the served model version, and the 28x28 image the model saw."""
+    answer), the served model version, and the 28x28 image the model saw. Twins are shown
+    side by side, "з or 3", with a note on how to settle them."""
     parts = ["<div class='bukva-answer'>"]
     if prediction is not None and prediction.status == "ok" and prediction.labels:
         note = case_note(lang, prediction)
         stamps = " ".join(
             f"data-{name}-ms='{value:.1f}'" for name, value in sorted(timings.items())
         )
-        char = shown_character(prediction)
+        char, twin = shown_character(prediction), twin_character(prediction)
         # The glyph is an SVG image (st.html keeps <img> but strips inline <svg>); the
         # character itself is the element's text, for screen readers and tests.
         glyph = base64.b64encode(guide_glyph(char, guides).encode()).decode("ascii")
         parts.append(
-            f"<div class='bukva-top drawing-{digest}' {stamps}>"
+            f"<div class='bukva-top drawing-{digest} mode-{prediction.mode}' {stamps}>"
             f"<img src='data:image/svg+xml;base64,{glyph}' width='{GLYPH_SIDE}' "
             f"height='{GLYPH_SIDE}' alt=''/><span class='bukva-char'>{html.escape(char)}</span>"
             "</div>"
-            f"<p class='bukva-case case-{note.kind}'>{html.escape(note.text)}</p>"
         )
+        if twin:
+            other = base64.b64encode(guide_glyph(twin, guides).encode()).decode("ascii")
+            parts.append(
+                f"<span class='bukva-or'>{html.escape(text(lang, 'or'))}</span>"
+                f"<div class='bukva-twin'><img src='data:image/svg+xml;base64,{other}' "
+                f"width='{GLYPH_SIDE}' height='{GLYPH_SIDE}' alt=''/>"
+                f"<span class='bukva-twin-char'>{html.escape(twin)}</span></div>"
+            )
+            note_text = text(lang, "twin_note", first=char, second=twin)
+            parts.append(f"<p class='bukva-twin-note'>{html.escape(note_text)}</p>")
+        parts.append(f"<p class='bukva-case case-{note.kind}'>{html.escape(note.text)}</p>")
         if prediction.model_version:
             version = text(lang, "served_by", version=prediction.model_version)
             parts.append(f"<p class='bukva-version'>{html.escape(version)}</p>")

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from bukva.alphabet import is_digit
-from bukva.contract import MODEL_NAME
+from bukva.alphabet import DEFAULT_MODE, is_digit
+from bukva.contract import ALTERNATIVE, MODE_PARAMETER, MODEL_NAME
 
 
 class InferenceUnavailable(RuntimeError):
@@ -35,6 +35,8 @@ class Prediction:
     uppercase_probability: float
     case_known: bool  # whether the model's case answer means anything for the top-1 class
     model_version: str = ""
+    alternative: str = ""  # the top-1's digit/letter twin when both are likely, else ""
+    mode: str = DEFAULT_MODE  # the mode the answer was asked in (`bukva.alphabet.MODES`)
 
     @property
     def top(self) -> str:
@@ -60,8 +62,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def parse_response(body: dict[str, Any]) -> Prediction:
+def parse_response(body: dict[str, Any], mode: str = DEFAULT_MODE) -> Prediction:
     """The first image's prediction from a v2 response body (the contract in architecture.md).
+    `alternative` may be missing (a transformer from before twins): no twin, then.
 
     Raises:
         InferenceError: the body lacks an output or its shapes do not match.
@@ -78,6 +81,7 @@ def parse_response(body: dict[str, Any]) -> Prediction:
         raise InferenceError("the response's outputs do not describe one image")
     # Blank images have empty labels; keep only real answers.
     pairs = [(c, p) for c, p in zip(labels[:k], probabilities[:k], strict=True) if c]
+    alternative = [_text(v) for v in (outputs.get(ALTERNATIVE) or {}).get("data") or [""]]
     return Prediction(
         status=status[0],
         labels=tuple(c for c, _ in pairs),
@@ -85,6 +89,8 @@ def parse_response(body: dict[str, Any]) -> Prediction:
         uppercase_probability=uppercase[0],
         case_known=case_known[0],
         model_version=str(body.get("model_version") or ""),
+        alternative=alternative[0],
+        mode=mode,
     )
 
 
@@ -108,8 +114,8 @@ class InferenceClient:
     def infer_url(self) -> str:
         return f"{self.base_url}/v2/models/{self.model_name}/infer"
 
-    def predict(self, png: bytes) -> Prediction:
-        """Top-k characters for one PNG drawing.
+    def predict(self, png: bytes, mode: str = DEFAULT_MODE) -> Prediction:
+        """Top-k characters for one PNG drawing, among the classes of `mode`.
 
         Raises:
             InferenceUnavailable: connection refused, timeout, or a 5xx/404 answer.
@@ -124,7 +130,8 @@ class InferenceClient:
                     "datatype": "BYTES",
                     "data": [base64.b64encode(png).decode("ascii")],
                 }
-            ]
+            ],
+            "parameters": {MODE_PARAMETER: mode},
         }
         try:
             response = self._http.post(self.infer_url, json=payload)
@@ -144,7 +151,7 @@ class InferenceClient:
             body = response.json()
         except ValueError:
             raise InferenceError("the response is not JSON") from None
-        return parse_response(body)
+        return parse_response(body, mode)
 
     def model_version(self) -> str:
         """The served model's version from the v2 metadata endpoint ("" when not known)."""

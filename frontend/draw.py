@@ -2,8 +2,13 @@
 
 Every stroke reruns the drawing fragment: the canvas (`frontend.canvas`, our own component)
 sends its PNG the moment the pointer lifts. A drawing is known by the hash of its PNG: its
-prediction is asked for once and kept in the session, so widget clicks and language changes
-rerun without calling the service again. Errors are shown as messages, never as stack traces.
+prediction is asked for once per mode and kept in the session, so widget clicks and language
+changes rerun without calling the service again. Errors are shown as messages, never as stack
+traces.
+
+Above the canvas the person says what they draw: letters, digits or anything (the default;
+`bukva.alphabet.MODES`). The choice is remembered for the session (across pages too), sent
+with every request, and stored with the feedback.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from bukva.alphabet import CLASSES, is_digit
+from bukva.alphabet import CLASSES, DEFAULT_MODE, MODES, is_digit
 from bukva.geometry import GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
 from bukva.storage import FeedbackRecord, StoreUnavailable
@@ -34,7 +39,11 @@ CANVAS_LABELS = ("undo", "undo_hint", "clear", "canvas", "restored", "resending"
 ANSWER_CSS = """
 .bukva-answer{display:flex;flex-wrap:wrap;gap:.25rem 1.5rem;align-items:flex-end}
 .bukva-top{line-height:0}
-.bukva-char{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.bukva-char,.bukva-twin-char{position:absolute;width:1px;height:1px;overflow:hidden;
+clip:rect(0 0 0 0)}
+.bukva-top,.bukva-twin{line-height:0}
+.bukva-or{align-self:center;font-size:1.3rem}
+.bukva-twin-note{order:2;flex-basis:100%;margin:.25rem 0 0;font-size:1.05rem;color:#a15c00}
 .bukva-preview{order:1;margin:0}
 .bukva-preview img{image-rendering:pixelated;border:1px solid #d6d6d9;display:block}
 .bukva-preview figcaption{font-size:.85rem;opacity:.7}
@@ -77,21 +86,48 @@ def preview_image(preview: np.ndarray) -> Image.Image:
     return grey.resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST)
 
 
-def _predict(drawing: Drawing) -> tuple[Prediction, float]:
-    """The prediction for this drawing and the milliseconds the service took (0 when the
-    session already had it: the service is asked only the first time)."""
+MODE_KEY = "mode"  # the session's mode; the widget's own key is cleared when it is not shown
+
+
+def _mode_choice(lang: str) -> str:
+    """Letters, digits or anything: the session's choice (default anything), as a segmented
+    control above the canvas. Clicking the chosen option again (which would choose nothing)
+    keeps it."""
+    if MODE_KEY not in st.session_state:
+        st.session_state[MODE_KEY] = DEFAULT_MODE
+    saved = st.session_state[MODE_KEY]
+    st.session_state["mode-choice"] = saved  # seeds the widget on every page and rerun
+    st.segmented_control(
+        text(lang, "mode"),
+        list(MODES),
+        format_func=lambda mode: text(lang, f"mode_{mode}"),
+        key="mode-choice",
+        on_change=_remember_mode,
+    )
+    return saved
+
+
+def _remember_mode() -> None:
+    chosen = st.session_state.get("mode-choice")
+    if chosen in MODES:
+        st.session_state[MODE_KEY] = chosen
+
+
+def _predict(drawing: Drawing, mode: str) -> tuple[Prediction, float]:
+    """The prediction for this drawing in this mode and the milliseconds the service took (0
+    when the session already had it: the service is asked only the first time)."""
     cached = st.session_state.get("prediction")
-    if cached and cached[0] == drawing.digest:
+    if cached and cached[0] == (drawing.digest, mode):
         return cached[1], 0.0
     services.metrics().drawings.inc()
     started = time.perf_counter()
     try:
-        prediction = services.inference_client().predict(drawing.png)
+        prediction = services.inference_client().predict(drawing.png, mode)
     except (InferenceUnavailable, InferenceError) as exc:
         reason = "unavailable" if isinstance(exc, InferenceUnavailable) else "error"
         services.metrics().predictions_failed.labels(reason=reason).inc()
         raise
-    st.session_state["prediction"] = (drawing.digest, prediction)
+    st.session_state["prediction"] = ((drawing.digest, mode), prediction)
     return prediction, (time.perf_counter() - started) * 1000
 
 
@@ -123,8 +159,8 @@ def _show_feedback_form(
     """
     st.markdown(f"**{text(lang, 'feedback_title')}**")
     predicted = prediction.top if prediction.status == "ok" else ""
-    if st.session_state.get("fb-for") != drawing.digest:
-        st.session_state["fb-for"] = drawing.digest
+    if st.session_state.get("fb-for") != (drawing.digest, prediction.mode):
+        st.session_state["fb-for"] = (drawing.digest, prediction.mode)
         st.session_state["fb-char"] = predicted if predicted in CLASSES else CLASSES[0]
         st.session_state["fb-case"] = "upper" if prediction.uppercase else "lower"
     col_char, col_case, col_save = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -170,6 +206,7 @@ def _save_feedback(
         model_version=version or "unknown",
         top_labels=list(prediction.labels),
         top_probabilities=[round(p, 6) for p in prediction.probabilities],
+        mode=prediction.mode,
     )
     try:
         delivery = services.outbox().submit(record, drawing.png)
@@ -199,10 +236,10 @@ def _warm_up() -> bool:
 
 
 @st.fragment(run_every=5)
-def _wait_for_service(lang: str, drawing: Drawing) -> None:
+def _wait_for_service(lang: str, drawing: Drawing, mode: str) -> None:
     """Shown while the service is down: retries every few seconds, reloads once it answers."""
     try:
-        _predict(drawing)
+        _predict(drawing, mode)
     except InferenceUnavailable:
         url = services.settings().bukva_inference_url
         st.warning(text(lang, "service_down", url=url))
@@ -250,8 +287,10 @@ def _workspace(lang: str) -> None:
     started, started_at = time.perf_counter(), time.time() * 1000
     left, right = st.columns(2, gap="large")
     strokes = canvas.peek()
+    with left:
+        mode = _mode_choice(lang)
     with right:
-        drawing, prediction = _answer(lang, strokes, started, started_at)
+        drawing, prediction = _answer(lang, strokes, mode, started, started_at)
     with left:
         labels = {key: text(lang, key) for key in CANVAS_LABELS}
         shown = canvas.drawing_canvas(labels, GUIDES, _badge(lang, prediction))
@@ -266,7 +305,7 @@ def _workspace(lang: str) -> None:
 
 
 def _answer(
-    lang: str, strokes: canvas.CanvasDrawing, started: float, started_at: float
+    lang: str, strokes: canvas.CanvasDrawing, mode: str, started: float, started_at: float
 ) -> tuple[Drawing | None, Prediction | None]:
     """The answer column: the model's answer for the canvas's drawing, or why there is none."""
     try:
@@ -281,9 +320,9 @@ def _answer(
     prediction: Prediction | None = None
     inference_ms = 0.0
     try:
-        prediction, inference_ms = _predict(drawing)
+        prediction, inference_ms = _predict(drawing, mode)
     except InferenceUnavailable:
-        _wait_for_service(lang, drawing)
+        _wait_for_service(lang, drawing, mode)
     except InferenceError as exc:
         st.error(text(lang, "service_error", reason=exc))
     # The server's part of the latency, for the browser tests' breakdown (epoch times let the
@@ -303,4 +342,4 @@ def _badge(lang: str, prediction: Prediction | None) -> dict[str, str] | None:
     if prediction is None or prediction.status != "ok" or not prediction.labels:
         return None
     note = answer.case_note(lang, prediction)
-    return {"char": answer.shown_character(prediction), "note": note.text, "kind": note.kind}
+    return {"char": answer.shown_answer(lang, prediction), "note": note.text, "kind": note.kind}

@@ -4,11 +4,13 @@
 (the function the training pipeline used, so serving sees what training saw), which also
 measures its geometry in its frame (the canvas); blank drawings are set aside. `predict` sends
 the rest to the predictor as one FP32 [N,1,28,28] batch plus their FP32 [N,5] geometry.
-`postprocess` turns logits into top-k characters, probabilities and the uppercase answer.
+`postprocess` turns logits into top-k characters, probabilities and the uppercase answer,
+restricted to the request's `mode` (`bukva.reading`: letters, digits or anything).
 
 Output tensors, one row per image (see docs/architecture.md):
   label BYTES [N,k], probability FP32 [N,k], uppercase_probability FP32 [N],
-  case_known BOOL [N], status BYTES [N] ("ok" or "blank": nothing drawn, empty labels).
+  case_known BOOL [N], status BYTES [N] ("ok" or "blank": nothing drawn, empty labels),
+  alternative BYTES [N] (the top-1's digit/letter twin when both are likely, else "").
 """
 
 from __future__ import annotations
@@ -19,20 +21,25 @@ from dataclasses import dataclass
 import numpy as np
 from kserve import InferRequest, InferResponse, Model
 from kserve.errors import InferenceError, InvalidInput, ModelNotReady
+from kserve.protocol.infer_type import to_http_parameters
 from prometheus_client import Counter, Histogram
 
-from bukva.alphabet import CLASSES, NUM_CLASSES, has_case
+from bukva.alphabet import CLASSES, NUM_CLASSES, check_mode, has_case
 from bukva.contract import (
+    ALTERNATIVE,
     CASE_KNOWN,
+    DEFAULT_MODE,
     GEOMETRY_SIZE,
     INPUT,
     INPUT_SHAPE,
     LABEL,
     LABEL_LOGITS,
+    MODE_PARAMETER,
     PROBABILITY,
     STATUS,
     STATUS_BLANK,
     STATUS_OK,
+    TOP_K_PARAMETER,
     TRANSFORMER_INPUTS,
     UPPERCASE_LOGIT,
     UPPERCASE_PROBABILITY,
@@ -40,7 +47,8 @@ from bukva.contract import (
     transformer_outputs,
 )
 from bukva.preprocess import BlankImageError, ImageError, normalize_with_geometry
-from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response, softmax
+from bukva.reading import NO_CLASS, alternatives, probabilities, ranked
+from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response
 from transformer.client import (
     MODEL_VERSION,
     PredictorClient,
@@ -56,8 +64,8 @@ from transformer.images import (
 )
 
 INLINE_IMAGES = 4  # larger batches are preprocessed in a worker thread
-HAS_CASE = np.array([has_case(c) for c in CLASSES])
-LABELS = np.array([c.encode() for c in CLASSES], dtype=object)
+HAS_CASE = np.array([has_case(c) for c in CLASSES] + [False])  # index NO_CLASS (-1): none
+LABELS = np.array([c.encode() for c in CLASSES] + [b""], dtype=object)
 
 PREDICTIONS = Counter(
     "bukva_predictions_total", "Top-1 answers served, by character", ["character"]
@@ -89,6 +97,7 @@ class Prepared:
     geometry: np.ndarray  # float32 [M, 5], `bukva.geometry.FEATURES`
     blank: np.ndarray  # bool [N]
     top_k: int
+    mode: str = DEFAULT_MODE
     logits: dict[str, np.ndarray] | None = None  # set by predict
 
 
@@ -138,11 +147,23 @@ class BukvaTransformer(Model):
     def validate(self, payload):  # KServe's v1/v2 dict checks do not apply to Prepared
         return payload
 
-    def _top_k(self, request: InferRequest) -> int:
-        value = (request.parameters or {}).get("top_k", self.top_k)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= NUM_CLASSES:
-            raise bad_input("parameters", f"parameter top_k must be an integer 1..{NUM_CLASSES}")
-        return value
+    def options(self, request: InferRequest) -> tuple[int, str]:
+        """The request's `top_k` and `mode` parameters (REST JSON or gRPC), or the defaults.
+
+        Raises:
+            InvalidInput: a value out of range, naming the allowed ones.
+        """
+        parameters = to_http_parameters(request.parameters or {})
+        top_k = parameters.get(TOP_K_PARAMETER, self.top_k)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= NUM_CLASSES:
+            raise bad_input(
+                "parameters", f"parameter {TOP_K_PARAMETER} must be an integer 1..{NUM_CLASSES}"
+            )
+        try:
+            mode = check_mode(parameters.get(MODE_PARAMETER, DEFAULT_MODE))
+        except ValueError as exc:
+            raise bad_input("parameters", f"parameter {exc}") from None
+        return top_k, mode
 
     def drawings(self, request: InferRequest) -> list:
         """The request's images, decoded and checked, or InvalidInput saying what is wrong."""
@@ -193,13 +214,13 @@ class BukvaTransformer(Model):
             raise bad_input(
                 "protocol", f"this server speaks the v2 protocol: POST {infer_path(self.name)}"
             )
-        top_k = self._top_k(payload)
+        top_k, mode = self.options(payload)
         shape = payload.inputs[0].shape if len(payload.inputs) == 1 else []
         if shape and int(shape[0]) > INLINE_IMAGES:
-            return await asyncio.to_thread(self._prepare, payload, top_k)
-        return self._prepare(payload, top_k)
+            return await asyncio.to_thread(self._prepare, payload, top_k, mode)
+        return self._prepare(payload, top_k, mode)
 
-    def _prepare(self, payload: InferRequest, top_k: int) -> Prepared:
+    def _prepare(self, payload: InferRequest, top_k: int, mode: str) -> Prepared:
         images = self.drawings(payload)
         blank = np.zeros(len(images), dtype=bool)
         rows, geometry = [], []
@@ -216,7 +237,12 @@ class BukvaTransformer(Model):
         frames = np.stack(geometry) if geometry else np.zeros((0, GEOMETRY_SIZE), np.float32)
         NOTHING_DRAWN.inc(int(blank.sum()))
         return Prepared(
-            payload, batch.astype(np.float32, copy=False), frames.astype(np.float32), blank, top_k
+            payload,
+            batch.astype(np.float32, copy=False),
+            frames.astype(np.float32),
+            blank,
+            top_k,
+            mode,
         )
 
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> Prepared:
@@ -232,20 +258,25 @@ class BukvaTransformer(Model):
         return payload
 
     def postprocess(self, result: Prepared, headers: dict[str, str] | None = None) -> InferResponse:
-        """Top-k characters with probabilities, uppercase probability, case flag and status."""
+        """Top-k characters of the request's mode with probabilities, uppercase probability,
+        case flag, status and twin alternative. Ranks beyond the mode's class count (top_k 5
+        in digits mode: 10 classes, fine; top_k 12: two empty) are empty with probability 0."""
         n, k, blank = len(result.blank), result.top_k, result.blank
         labels = np.full((n, k), b"", dtype=object)
         probability = np.zeros((n, k), dtype=np.float32)
         uppercase = np.zeros(n, dtype=np.float32)
         case_known = np.zeros(n, dtype=bool)
+        alternative = np.full(n, b"", dtype=object)
         if len(result.batch):
-            probs = softmax(result.logits[LABEL_LOGITS].astype(np.float64))
-            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            probs = probabilities(result.logits[LABEL_LOGITS], result.mode)
+            top = ranked(probs, k, result.mode)
             inked = ~blank
             labels[inked] = LABELS[top]
-            probability[inked] = np.take_along_axis(probs, top, axis=1)
+            found = np.take_along_axis(probs, np.where(top == NO_CLASS, 0, top), axis=1)
+            probability[inked] = np.where(top == NO_CLASS, 0.0, found)
             uppercase[inked] = sigmoid(result.logits[UPPERCASE_LOGIT][:, 0])
             case_known[inked] = HAS_CASE[top[:, 0]]
+            alternative[inked] = LABELS[alternatives(probs, result.mode)]
             for index, p in zip(top[:, 0], probability[inked, 0], strict=True):
                 PREDICTIONS.labels(character=CLASSES[index]).inc()
                 TOP1.observe(float(p))
@@ -256,6 +287,7 @@ class BukvaTransformer(Model):
             output(UPPERCASE_PROBABILITY, uppercase, "FP32"),
             output(CASE_KNOWN, case_known, "BOOL"),
             output(STATUS, status, "BYTES"),
+            output(ALTERNATIVE, alternative, "BYTES"),
         ]
         version = str((result.logits or {}).get(MODEL_VERSION) or self.version)
         return response(result.request, self.name, outputs, version)

@@ -21,6 +21,21 @@ SCANNED_CAPITALS: frozenset[str] = frozenset("абвгдежзйклноєії")
 
 IMAGE_SIZE: int = 28  # model input is [N, 1, IMAGE_SIZE, IMAGE_SIZE]
 
+# What the person says they are drawing (the app's choice, the v2 `mode` request parameter):
+# the classes an answer may come from. The model always scores all 43; the answer is then
+# restricted to the mode's classes (`bukva.reading`).
+MODES: dict[str, str] = {"anything": DIGITS + LETTERS, "letters": LETTERS, "digits": DIGITS}
+DEFAULT_MODE: str = "anything"
+
+# A digit and a letter that look alike when drawn by hand: the digit/letter pairs the
+# evaluation sets' confusions show at least 4 times (`python -m bench.twins`, docs/serving.md):
+# 3/з, 0/о, 4/ч, 6/ь and 1/і dozens of times, the rest 4-8 times each. Where both are likely
+# in mode "anything", the answer names both (`bukva.reading.alternatives`).
+TWINS: frozenset[frozenset[str]] = frozenset(
+    frozenset(pair)
+    for pair in ("0о", "1і", "2г", "2д", "3з", "4ч", "4и", "5г", "5б", "6ь", "6б", "9д")
+)
+
 
 def is_digit(char: str) -> bool:
     """True for the ten digit classes."""
@@ -30,6 +45,22 @@ def is_digit(char: str) -> bool:
 def has_case(char: str) -> bool:
     """True when the uppercase answer means something for this class."""
     return char in CASED_LETTERS
+
+
+def are_twins(a: str, b: str) -> bool:
+    """True when `a` and `b` are a digit and the letter it is taken for (`TWINS`)."""
+    return frozenset((a.lower(), b.lower())) in TWINS
+
+
+def check_mode(mode: str) -> str:
+    """The mode itself when it is one of `MODES`.
+
+    Raises:
+        ValueError: naming the bad value and the allowed ones.
+    """
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return mode
 
 
 def index_of(char: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bukva.alphabet import CLASSES, DIGITS, IMAGE_SIZE, NUM_CLASSES
+from bukva.alphabet import CLASSES, DEFAULT_MODE, DIGITS, IMAGE_SIZE, MODES, NUM_CLASSES
 
 MODEL_NAME = "bukva"  # the v2 model name both KServe servers expose
 REGISTERED_MODEL = "bukva-cnn"  # MLflow registered model
@@ -40,6 +40,15 @@ UPPERCASE_PROBABILITY = "uppercase_probability"
 CASE_KNOWN = "case_known"
 STATUS = "status"
 STATUS_OK, STATUS_BLANK = "ok", "blank"  # values of `status`
+# The letter or digit the top-1 is also likely to be (its twin, `bukva.alphabet.TWINS`), or ""
+# when the answer is not in doubt between a digit and a letter (`bukva.reading.alternatives`).
+ALTERNATIVE = "alternative"
+
+# Request-level v2 parameters of the transformer (REST `parameters`, gRPC
+# `ModelInferRequest.parameters`): `mode`, one of `MODES` (default `DEFAULT_MODE`), restricts
+# the answer to that class set; `top_k`, 1..NUM_CLASSES, how many characters per image.
+MODE_PARAMETER = "mode"
+TOP_K_PARAMETER = "top_k"
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ def transformer_outputs(top_k: int) -> tuple[Tensor, ...]:
         Tensor(UPPERCASE_PROBABILITY, "FP32", (-1,)),
         Tensor(CASE_KNOWN, "BOOL", (-1,)),
         Tensor(STATUS, "BYTES", (-1,)),
+        Tensor(ALTERNATIVE, "BYTES", (-1,)),
     )
 
 
@@ -85,11 +95,13 @@ def infer_path(model_name: str = MODEL_NAME) -> str:
 
 
 __all__ = [
+    "ALTERNATIVE",
     "CASE_KNOWN",
     "CHAMPION_ALIAS",
     "CHAMPION_URI",
     "CLASSES",
     "CONFIG_FILE",
+    "DEFAULT_MODE",
     "GEOMETRY",
     "GEOMETRY_INPUT",
     "GEOMETRY_SIZE",
@@ -98,6 +110,8 @@ __all__ = [
     "LABEL",
     "LABEL_LOGITS",
     "MODEL_NAME",
+    "MODES",
+    "MODE_PARAMETER",
     "NUM_CLASSES",
     "NUM_DIGITS",
     "ONNX_FILE",
@@ -110,6 +124,7 @@ __all__ = [
     "STATUS",
     "STATUS_BLANK",
     "STATUS_OK",
+    "TOP_K_PARAMETER",
     "TRANSFORMER_INPUTS",
     "UPPERCASE_LOGIT",
     "UPPERCASE_PROBABILITY",

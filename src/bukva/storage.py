@@ -3,7 +3,8 @@
 A feedback record is two objects side by side, under the class of the confirmed character:
 
     <root>/<class>/<id>.png    the drawing as the canvas produced it (RGBA PNG)
-    <root>/<class>/<id>.json   label, case, the model's answer and version, timestamp
+    <root>/<class>/<id>.json   label, case, the model's answer and version, the mode the
+                               person drew in, timestamp
 
 `<class>` is the class character (lowercase letter or digit, `bukva.alphabet.CLASSES`); the
 case lives in the JSON, so no two folders differ only by case. The JSON is written last: a
@@ -33,11 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bukva.alphabet import CLASSES, is_digit
+from bukva.alphabet import CLASSES, DEFAULT_MODE, check_mode, is_digit
 from bukva.s3 import S3Location, is_s3_uri
 from bukva.s3 import client as s3_client
 
-SCHEMA_VERSION = 1
+# 2: records carry `mode`. Version 1 records (no `mode`) were drawn before the app had modes,
+# which is mode "anything", and read as such.
+SCHEMA_VERSION = 2
 
 
 class StoreUnavailable(RuntimeError):
@@ -165,6 +168,7 @@ class FeedbackRecord:
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
     )
     source: str = "canvas"
+    mode: str = DEFAULT_MODE  # what the person said they drew (`bukva.alphabet.MODES`)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -172,6 +176,7 @@ class FeedbackRecord:
             raise ValueError(f"label {self.label!r} is not one of the bukva classes")
         if is_digit(self.label) and self.uppercase is not None:
             raise ValueError(f"digit {self.label!r} has no case; uppercase must be None")
+        check_mode(self.mode)
 
     @property
     def text(self) -> str:

@@ -5,7 +5,8 @@ back on the same address), not about the model: the real servers start in second
 the machine is idle.
 
 It answers `POST /v2/models/bukva/infer` with the output tensors the contract in
-docs/architecture.md names, always predicting `answer` (so tests can check what the app shows),
+docs/architecture.md names, always predicting `answer` with the twin `alternative` (so tests
+can check what the app shows), whatever the request's `mode`,
 and `GET /v2/models/bukva` with a version. `fail_with` makes it answer an HTTP error instead;
 `delay_s` makes every answer slow.
 The real transformer and predictor serve the other browser tests.
@@ -30,8 +31,10 @@ class StubTransformer:
         version: str = "7",
         port: int = 0,
         delay_s: float = 0.0,
+        alternative: str = "",
     ):
         self.answer = answer
+        self.alternative = alternative
         self.version = version
         self.delay_s = delay_s  # each answer waits this long (a slow service)
         self.fail_with: int | None = None
@@ -66,6 +69,8 @@ class StubTransformer:
                 {"name": "case_known", "datatype": "BOOL", "shape": [1], "data": [True]},
                 {"name": "status", "datatype": "BYTES", "shape": [1],
                  "data": ["blank" if blank else "ok"]},
+                {"name": "alternative", "datatype": "BYTES", "shape": [1],
+                 "data": ["" if blank else self.alternative]},
             ],
         }  # fmt: skip
 

@@ -137,6 +137,24 @@ def test_app_starts_with_an_empty_canvas_in_both_languages(app_env: Path) -> Non
     assert [i.value for i in app.info] == [TEXT["en"]["nothing_drawn"]]
 
 
+def test_mode_choice_defaults_to_anything_and_is_remembered(app_env: Path) -> None:
+    app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
+    app.run()
+    choice = app.segmented_control(key="mode-choice")
+    assert choice.value == "anything" and app.session_state["mode"] == "anything"
+    assert choice.label == TEXT["uk"]["mode"]
+    assert choice.options == ["Будь-що", "Літери", "Цифри"]
+
+    choice.set_value("digits").run()
+    assert not app.exception and app.session_state["mode"] == "digits"
+    app.segmented_control(key="lang").set_value("en").run()  # another rerun, another language
+    choice = app.segmented_control(key="mode-choice")
+    assert choice.value == "digits" and choice.label == TEXT["en"]["mode"]
+    choice.set_value(None).run()  # clicking the chosen option again keeps it
+    assert app.session_state["mode"] == "digits"
+    assert app.segmented_control(key="mode-choice").value == "digits"
+
+
 def test_misconfigured_store_is_a_message_not_a_crash(
     app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

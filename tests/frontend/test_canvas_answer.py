@@ -83,7 +83,7 @@ def test_answer_block_carries_the_test_hooks_and_the_version() -> None:
         {"run": 12.345, "inference": 3.0},
     )  # fmt: skip
     top = re.search(r"<div class='bukva-top ([^']*)' ([^>]*)>", html)
-    assert top and top.group(1) == "drawing-0123abcd"
+    assert top and top.group(1) == "drawing-0123abcd mode-anything"
     assert "data-run-ms='12.3'" in top.group(2) and "data-inference-ms='3.0'" in top.group(2)
     assert "<span class='bukva-char'>Г</span>" in html  # the answer's text, as the case says
     assert "case-upper" in html and "Answered by model version 4." in html
@@ -101,3 +101,30 @@ def test_answer_block_without_an_answer() -> None:
     assert "bukva-top" not in html and text("uk", "model_blank") in html
     html = answer.answer_html("uk", "ff", None, GUIDES, "data:,", {})  # the service is down
     assert "bukva-top" not in html and text("uk", "preview") in html
+
+
+def twins(top: str, twin: str, p_upper: float = 0.1, mode: str = "anything") -> Prediction:
+    return Prediction("ok", (top, twin, "в"), (0.5, 0.4, 0.1), p_upper, True, "4", twin, mode)
+
+
+def test_twins_are_shown_side_by_side_with_a_note() -> None:
+    html = answer.answer_html("uk", "ab", twins("з", "3"), GUIDES, "data:,", {})
+    assert "<span class='bukva-char'>з</span>" in html
+    assert "<span class='bukva-or'>чи</span>" in html
+    assert "<span class='bukva-twin-char'>3</span>" in html
+    assert text("uk", "twin_note", first="з", second="3") in html
+    glyphs = re.findall(r"svg\+xml;base64,([^']+)", html)
+    assert len(glyphs) == 2 and ">3</text>" in base64.b64decode(glyphs[1]).decode()
+    assert answer.shown_answer("uk", twins("з", "3")) == "з чи 3"
+    assert answer.shown_answer("en", twins("3", "з")) == "3 or з"
+    # a letter twin takes the case the drawing's size gives it; a digit has none
+    assert answer.shown_answer("en", twins("0", "о", p_upper=0.9)) == "0 or О"
+    assert answer.shown_answer("en", twins("о", "0", p_upper=0.9)) == "О or 0"
+
+
+def test_one_answer_has_no_twin_and_the_mode_is_a_hook() -> None:
+    alone = Prediction("ok", ("3", "8", "5"), (0.9, 0.05, 0.03), 0.1, False, "4", "", "digits")
+    html = answer.answer_html("en", "ab", alone, GUIDES, "data:,", {})
+    assert "bukva-twin" not in html and "bukva-or" not in html
+    assert "mode-digits" in html
+    assert answer.shown_answer("en", alone) == "3"

@@ -74,15 +74,34 @@ def test_record_json_round_trips() -> None:
     assert FeedbackRecord.from_json(rec.to_json()) == rec
 
 
+def test_record_carries_the_mode_and_old_records_read_as_anything(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "feedback")
+    rec = record(label="3", uppercase=None, predicted="3", mode="digits")
+    FeedbackOutbox(store, tmp_path / "outbox").submit(rec, PNG)
+    body = json.loads(store.get(f"3/{rec.id}.json"))
+    assert body["mode"] == "digits" and body["schema_version"] == 2
+    assert FeedbackRecord.from_json(store.get(f"3/{rec.id}.json")).mode == "digits"
+    # a record written before modes: schema 1, no `mode` field
+    old = {k: v for k, v in json.loads(record().to_json()).items() if k != "mode"}
+    old["schema_version"] = 1
+    read = FeedbackRecord.from_json(json.dumps(old).encode())
+    assert read.mode == "anything" and read.schema_version == 1 and read.label == "ж"
+
+
 @pytest.mark.parametrize(
-    ("label", "uppercase", "message"),
-    [("7", True, "has no case"), ("w", None, "not one of"), ("Ж", True, "not one of")],
+    ("label", "uppercase", "extra", "message"),
+    [
+        ("7", True, {}, "has no case"),
+        ("w", None, {}, "not one of"),
+        ("Ж", True, {}, "not one of"),
+        ("ж", True, {"mode": "cursive"}, "mode must be one of anything, letters, digits"),
+    ],
 )
 def test_record_rejects_what_cannot_be_training_data(
-    label: str, uppercase: bool | None, message: str
+    label: str, uppercase: bool | None, extra: dict, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        record(label=label, uppercase=uppercase)
+        record(label=label, uppercase=uppercase, **extra)
 
 
 def test_store_down_queues_then_delivers_exactly_once(tmp_path: Path) -> None:

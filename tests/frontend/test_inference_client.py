@@ -118,3 +118,32 @@ def test_model_version_from_metadata_or_empty() -> None:
         == ""
     )
     assert client_answering(lambda r: httpx.Response(503, text="down")).model_version() == ""
+
+
+@pytest.mark.parametrize("mode", ["anything", "letters", "digits"])
+def test_sends_the_mode_and_reads_the_twin(mode: str) -> None:
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        body = v2_body(["з", "3", "э"], [0.55, 0.4, 0.01], 0.1, True, "ok")
+        body["outputs"].append(
+            {"name": "alternative", "datatype": "BYTES", "shape": [1], "data": ["3"]}
+        )
+        return httpx.Response(200, json=body)
+
+    prediction = client_answering(handler).predict(PNG, mode)
+    assert seen[0]["parameters"] == {"mode": mode}
+    assert prediction.alternative == "3" and prediction.mode == mode
+
+
+def test_default_mode_is_anything_and_a_missing_twin_output_means_none() -> None:
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json=v2_body(["ж"], [0.9], 0.2, True, "ok"))
+
+    prediction = client_answering(handler).predict(PNG)
+    assert seen[0]["parameters"] == {"mode": "anything"}
+    assert prediction.alternative == "" and prediction.mode == "anything"

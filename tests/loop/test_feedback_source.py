@@ -120,3 +120,21 @@ def test_ingest_with_an_empty_store_is_byte_identical_and_with_records_adds_them
     assert manifest["feedback"]["records"] == 2
     added = set(_tree(tmp_path / "with")) - set(_tree(tmp_path / "plain"))
     assert added == {f"feedback/{n}" for n in ("a1.json", "a1.png", "b2.json", "b2.png")}
+
+
+def test_records_from_before_modes_are_read_and_the_mode_is_kept(tmp_path):
+    """Schema-1 records (no `mode`) still become training data; schema-2 ones keep their mode."""
+    store = LocalStore(tmp_path / "store")
+    put(store, FeedbackRecord("3", None, "з", None, 0.6, "3", id="new", mode="digits"), drawing(0))
+    old = json.loads(FeedbackRecord("з", False, "з", False, 0.7, "2", id="old").to_json())
+    del old["mode"]
+    old["schema_version"] = 1
+    store.put("з/old.png", drawing(40), "image/png")
+    store.put("з/old.json", json.dumps(old).encode(), "application/json")
+    dest = tmp_path / "raw" / "feedback"
+    manifest = collect(str(tmp_path / "store"), dest)
+    assert manifest["records"] == 2 and manifest["skipped"] == {}
+    assert json.loads((dest / "new.json").read_text(encoding="utf-8"))["mode"] == "digits"
+    assert "mode" not in json.loads((dest / "old.json").read_text(encoding="utf-8"))
+    records, images, _ = prepare(tmp_path / "raw", {})
+    assert sorted(r.label for r in records) == ["3", "з"] and len(images) == 2

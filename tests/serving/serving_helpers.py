@@ -68,8 +68,11 @@ def _decode(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
-def grpc_infer(target: str, name: str, datatype: str, array: np.ndarray) -> GrpcResult:
-    """One v2 gRPC ModelInfer call with raw contents, using KServe's generated stubs.
+def grpc_infer(
+    target: str, name: str, datatype: str, array: np.ndarray, parameters: dict | None = None
+) -> GrpcResult:
+    """One v2 gRPC ModelInfer call with raw contents, using KServe's generated stubs;
+    `parameters` (str or int values) become the request's InferParameters.
 
     (tritonclient's gRPC module registers the same proto names as KServe's, so the two cannot
     share a process; its HTTP client is used elsewhere.)
@@ -83,7 +86,15 @@ def grpc_infer(target: str, name: str, datatype: str, array: np.ndarray) -> Grpc
     else:
         raw = np.ascontiguousarray(array).tobytes()
     tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=array.shape)
-    request = pb.ModelInferRequest(model_name="bukva", inputs=[tensor], raw_input_contents=[raw])
+    params = {
+        key: pb.InferParameter(string_param=value)
+        if isinstance(value, str)
+        else pb.InferParameter(int64_param=value)
+        for key, value in (parameters or {}).items()
+    }
+    request = pb.ModelInferRequest(
+        model_name="bukva", inputs=[tensor], raw_input_contents=[raw], parameters=params
+    )
     with grpc.insecure_channel(target) as channel:
         response = GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
     return GrpcResult(

@@ -66,6 +66,10 @@ JSON_CASES = {
     "too many images": (v2([image_input([b64(b"x")] * (MAX_BATCH + 1))]), "limit"),
     "no images": (v2([image_input([], shape=[0])]), "no images"),
     "bad top_k": (v2([image_input([b64(b"x")])], parameters={"top_k": 99}), "top_k"),
+    "unknown mode": (
+        v2([image_input([b64(b"x")])], parameters={"mode": "numbers"}),
+        "mode must be one of anything, letters, digits; got 'numbers'",
+    ),
     "not a v2 body": ({"instances": [1, 2]}, "inputs"),
     "input lacks datatype": (v2([{"name": "image", "shape": [1], "data": ["x"]}]), "datatype"),
 }
@@ -186,6 +190,16 @@ def test_grpc_bad_input_is_invalid_argument(transformer):
             stub.ModelInfer(request, timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "image" in info.value.details()
+    bad_mode = pb.ModelInferRequest(
+        model_name="bukva",
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="image", datatype="BYTES", shape=[1])],
+        raw_input_contents=[struct.pack("<I", 5) + b"hello"],
+        parameters={"mode": pb.InferParameter(string_param="cyrillic")},
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(bad_mode, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "mode must be one of anything, letters, digits" in info.value.details()
     with pytest.raises(grpc.RpcError) as info:
         stub.ModelInfer(pb.ModelInferRequest(model_name="nope"), timeout=10)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND

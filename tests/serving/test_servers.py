@@ -15,11 +15,11 @@ import pytest
 import tritonclient.http as thttp
 from serving_helpers import grpc_infer
 
-from bukva.alphabet import CLASSES, has_case
+from bukva.alphabet import CLASSES, are_twins, has_case
 from bukva.preprocess import decode_image, normalize_with_geometry
 
 pytestmark = pytest.mark.integration
-OUTPUTS = ["label", "probability", "uppercase_probability", "case_known", "status"]
+OUTPUTS = ["label", "probability", "uppercase_probability", "case_known", "status", "alternative"]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,8 @@ def check_answers(result, expected) -> None:
         assert np.all(np.diff(probability[row]) <= 0), "top-k must be sorted"
         assert result.as_numpy("uppercase_probability")[row] == pytest.approx(p_upper, abs=1e-5)
         assert bool(result.as_numpy("case_known")[row]) == has_case(char)
+        twin = text(result.as_numpy("alternative"))[row]
+        assert twin == "" or (are_twins(char, twin) and twin == text(labels[row])[1])
 
 
 def test_health_and_metadata(predictor, transformer):
@@ -149,6 +151,67 @@ def test_top_k_parameter(transformer, pngs):
     }
     answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
     assert next(o for o in answer["outputs"] if o["name"] == "label")["shape"] == [1, 5]
+
+
+@pytest.fixture(scope="module")
+def in_digits_mode(model_dir, pngs):
+    """Offline answer for each PNG among the ten digits: (top-3, their probabilities)."""
+    import torch
+
+    from bukva.network import load
+
+    drawings = [normalize_with_geometry(decode_image(p)) for p in pngs]
+    batch = np.stack([image for image, _ in drawings])[:, None]
+    geometry = np.stack([frame.vector() for _, frame in drawings])
+    with torch.inference_mode():
+        logits, _ = load(model_dir)(torch.from_numpy(batch), torch.from_numpy(geometry))
+    probs = torch.softmax(logits[:, :10].double(), 1)  # the digits are classes 0-9
+    top = torch.topk(probs, 3)
+    return [
+        (list(map(str, i.tolist())), p.tolist())
+        for i, p in zip(top.indices, top.values, strict=True)
+    ]
+
+
+def check_digits(result, expected) -> None:
+    labels, probability = result.as_numpy("label"), result.as_numpy("probability")
+    for row, (chars, probs) in enumerate(expected):
+        assert text(labels[row]) == chars
+        np.testing.assert_allclose(probability[row], probs, atol=1e-5)
+        assert not result.as_numpy("case_known")[row]
+    assert text(result.as_numpy("alternative")) == [""] * len(expected)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json-base64", "binary-raw"])
+def test_rest_digits_mode(transformer, pngs, in_digits_mode, binary):
+    client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
+    outputs = [thttp.InferRequestedOutput(name, binary_data=binary) for name in OUTPUTS]
+    result = client.infer(
+        "bukva", bytes_request(pngs, binary), outputs=outputs, parameters={"mode": "digits"}
+    )
+    check_digits(result, in_digits_mode)
+
+
+def test_grpc_digits_mode(transformer, pngs, in_digits_mode):
+    images = np.array(pngs, dtype=object)
+    result = grpc_infer(transformer.grpc, "image", "BYTES", images, {"mode": "digits"})
+    check_digits(result, in_digits_mode)
+
+
+def test_letters_mode_plain_json(transformer, pngs):
+    body = {
+        "inputs": [
+            {"name": "image", "datatype": "BYTES", "shape": [len(pngs)],
+             "data": [base64.b64encode(p).decode() for p in pngs]}
+        ],
+        "parameters": {"mode": "letters", "top_k": 5},
+    }  # fmt: skip
+    answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["label"]["shape"] == [len(pngs), 5]
+    assert all(c in CLASSES[10:] for c in outputs["label"]["data"])
+    assert outputs["alternative"]["data"] == [""] * len(pngs)
+    assert all(outputs["case_known"]["data"])  # every letter has a case
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

@@ -103,6 +103,86 @@ def test_digit_has_no_case_and_top_k_parameter_wins():
     assert out["case_known"].tolist() == [False]
 
 
+def test_mode_restricts_the_answer_and_renormalizes():
+    """The same logits (з ahead of 3) read in each mode: digits mode gives 3, letters mode з;
+    the probabilities sum to 1 over the mode's classes."""
+    fake = FakePredictor("з", "3")
+    model = BukvaTransformer("bukva", fake, top_k=3)
+    anything = run(model, request([png(True)]))
+    digits = run(model, request([png(True)], mode="digits"))
+    letters = run(model, request([png(True)], mode="letters"))
+    assert anything["label"][0, 0] == b"\xd0\xb7"  # з
+    assert digits["label"][0, 0] == b"3" and digits["case_known"].tolist() == [False]
+    assert all(c.decode() in "0123456789" for c in digits["label"][0])
+    assert letters["label"][0, 0].decode() == "з" and letters["case_known"].tolist() == [True]
+    assert all(c.decode() not in "0123456789" for c in letters["label"][0])
+    # 3 keeps its odds against the other digits, now out of the digits' total
+    logits = fake.logits.astype(np.float64)
+    expected = np.exp(logits[INDEX["3"]]) / np.exp(logits[:10]).sum()
+    assert digits["probability"][0, 0] == pytest.approx(expected, rel=1e-6)
+    assert digits["probability"][0, 0] > anything["probability"][0, 1]
+
+
+def test_top_k_beyond_the_modes_classes_is_empty():
+    out = run(
+        BukvaTransformer("bukva", FakePredictor("з", "3")),
+        request([png(True)], mode="digits", top_k=12),
+    )
+    assert [c.decode() for c in out["label"][0, 10:]] == ["", ""]
+    assert out["probability"][0, 10:].tolist() == [0.0, 0.0]
+    assert out["probability"][0].sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_twins_both_likely_are_named_in_mode_anything_only():
+    from bukva.reading import TWIN_RATIO
+
+    close = FakePredictor("з", "3")  # 3 just above TWIN_RATIO of з: both named
+    close.logits[INDEX["3"]] = 4.0 + np.log(TWIN_RATIO) + 0.1
+    far = FakePredictor("з", "3")  # just below: з alone
+    far.logits[INDEX["3"]] = 4.0 + np.log(TWIN_RATIO) - 0.1
+    not_twins = FakePredictor("з", "7")
+    not_twins.logits[INDEX["7"]] = 4.0
+    images = [png(True), png(False)]
+    out = run(BukvaTransformer("bukva", close), request(images))
+    assert out["alternative"].tolist() == [b"3", b""]  # the blank has none
+    assert run(BukvaTransformer("bukva", far), request(images))["alternative"].tolist() == [
+        b"",
+        b"",
+    ]
+    assert run(BukvaTransformer("bukva", not_twins), request(images))["alternative"][0] == b""
+    for mode in ("letters", "digits"):
+        out = run(BukvaTransformer("bukva", close), request(images, mode=mode))
+        assert out["alternative"].tolist() == [b"", b""]
+    # top_k 1 still says it: the rule reads the top-2, whatever the request shows
+    out = run(BukvaTransformer("bukva", close), request([png(True)], top_k=1))
+    assert out["alternative"].tolist() == [b"3"]
+
+
+@pytest.mark.parametrize("value", ["numbers", "Digits", "", 3, None])
+def test_unknown_mode_is_refused_naming_the_allowed_ones(value):
+    model = BukvaTransformer("bukva", FakePredictor())
+    with pytest.raises(InvalidInput, match="mode must be one of anything, letters, digits"):
+        asyncio.run(model.preprocess(request([png(True)], mode=value)))
+
+
+def test_grpc_parameters_are_read_like_rest_ones():
+    """gRPC carries parameters as InferParameter messages, REST as JSON values."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    grpc_request = pb.ModelInferRequest(
+        model_name="bukva",
+        parameters={
+            "mode": pb.InferParameter(string_param="digits"),
+            "top_k": pb.InferParameter(int64_param=2),
+        },
+    )
+    model = BukvaTransformer("bukva", FakePredictor())
+    req = request([png(True)])
+    req.parameters = grpc_request.parameters
+    out = run(model, req)
+    assert out["label"].shape == (1, 2) and out["label"][0, 0] == b"7"
+
+
 def test_large_batches_are_prepared_off_the_event_loop():
     fake = FakePredictor()
     out = run(BukvaTransformer("bukva", fake), request([png(True)] * 6 + [png(False)]))

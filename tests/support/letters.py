@@ -100,6 +100,11 @@ SHAPES: dict[str, tuple[float, Strokes]] = {
     ),
     "7": (0.6, [[(0.05, 0), (0.95, 0), (0.35, 1)]]),
     "1": (0.45, [[(0.1, 0.3), (0.6, 0), (0.6, 1)], [(0.2, 1), (0.95, 1)]]),
+    "0": (0.55, [_arc(0.5, 0.5, 0.45, 0.5, -90, 270, 28)]),
+    "5": (
+        0.6,
+        [[(0.9, 0), (0.15, 0), (0.1, 0.45), *_arc(0.45, 0.7, 0.42, 0.3, -120, 160, 16)]],
+    ),
 }
 # Small letters whose block shape differs from the capital's (or is wider for its height).
 SMALL: dict[str, tuple[float, Strokes]] = {
@@ -118,6 +123,8 @@ SMALL: dict[str, tuple[float, Strokes]] = {
     "м": (1.0, SHAPES["М"][1]),
     "в": (0.8, SHAPES["В"][1]),
     "п": (0.85, SHAPES["П"][1]),
+    # і: a stem to the x-height and its dot (a short stroke) halfway to the cap line
+    "і": (0.3, [[(0.5, 0), (0.5, 1)], [(0.5, -0.55), (0.5, -0.45)]]),
 }
 
 
