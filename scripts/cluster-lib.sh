@@ -121,8 +121,8 @@ push_images() {
 }
 
 # helm --set-string arguments pointing a chart's bukva images at the registry and the tag.
-# --set-string, not --set: a tag of digits only (a commit such as 012345678901) would become an
-# integer and lose its leading zero, naming an image that was never pushed.
+# --set-string, not --set: with --set, a tag of digits only (a commit such as 123456789012)
+# becomes an integer, which the charts render as "%!s(int64=123456789012)": no image name.
 image_values() {
   local sets=()
   case "$1" in

@@ -285,9 +285,9 @@ def test_a_promotion_fails_when_the_predictor_reports_another_version(machine: M
 
 
 def test_a_digits_only_tag_stays_a_string(machine: Machine) -> None:
-    """A commit of digits only, with a leading zero: `--set` would make it the integer
-    12345678901 and name an image that was never pushed."""
-    tag = "012345678901"
+    """A commit of digits only: `--set` would make it an integer, rendered by helm as
+    `%!s(int64=123456789012)`, an invalid image name."""
+    tag = "123456789012"
     run = _ok(_up(machine, IMAGE_TAG=tag))
     pushed = {c.args[-1] for c in run.calls if c.args[:1] == ["push"]}
     used = bukva_images(run.helm_render("bukva-platform") + run.helm_render("bukva"))
