@@ -5,7 +5,8 @@ For one install (platform + app + training overlay, default and kind values):
 - every Service host:port referenced (env, args, Ingress) exists, with a pod behind it;
 - every Secret key / ConfigMap referenced exists in the rendered set;
 - every bukva image is one `make images` builds, every other image is pinned;
-- Prometheus is pointed at a port the pod really listens on.
+- Prometheus is pointed at a port the pod really listens on, and its relabelling gives the
+  pods the `job` labels the monitoring page and the rules select.
 """
 
 from __future__ import annotations
@@ -300,3 +301,112 @@ def test_prometheus_scrapes_a_port_the_pod_serves(env: str) -> None:
             assert f"--http_port={port}" in cs[0]["args"], pod.owner
             assert pod.annotations["prometheus.io/path"] == "/metrics"
     assert scraped >= 3, "predictor, transformer and MinIO at least"
+
+
+def _relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus' relabelling (actions replace, keep, drop, labelmap) of one target's labels;
+    None when the target is dropped."""
+    labels = dict(labels)
+    for c in configs:
+        action = c.get("action", "replace")
+        regex = re.compile(f"^(?:{c.get('regex', '(.*)')})$")
+        value = c.get("separator", ";").join(labels.get(s, "") for s in c.get("source_labels", []))
+        replacement = re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", c.get("replacement", "$1"))
+        if action == "keep" and not regex.match(value):
+            return None
+        if action == "drop" and regex.match(value):
+            return None
+        if action == "replace" and (m := regex.match(value)):
+            out = m.expand(replacement)
+            if out:
+                labels[c["target_label"]] = out
+            else:
+                labels.pop(c["target_label"], None)
+        if action == "labelmap":
+            for name in list(labels):
+                if m := regex.match(name):
+                    labels[m.expand(replacement)] = labels[name]
+    return labels
+
+
+def _meta(pod, ip: str = "10.0.0.9") -> dict[str, str]:
+    """The labels Kubernetes service discovery (role: pod) gives a pod's target."""
+
+    def clean(name: str) -> str:
+        return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+    labels = dict(pod.labels)
+    if pod.kind == "InferenceService":  # what KServe adds to its components' pods
+        comp = pod.owner.rsplit("/", 1)[1]
+        labels |= {"component": comp, "serving.kserve.io/inferenceservice": "bukva"}
+    port = containers(pod.spec, init=False)[0].get("ports", [{}])[0].get("containerPort", 80)
+    meta = {
+        "__address__": f"{ip}:{port}",
+        "__metrics_path__": "/metrics",
+        "__scheme__": "http",
+        "job": "pods",
+        "__meta_kubernetes_pod_name": pod.owner.replace("/", "-").lower(),
+        "__meta_kubernetes_pod_phase": "Running",
+    }
+    meta |= {f"__meta_kubernetes_pod_label_{clean(k)}": v for k, v in labels.items()}
+    meta |= {f"__meta_kubernetes_pod_annotation_{clean(k)}": v for k, v in pod.annotations.items()}
+    return meta
+
+
+def _selected_jobs() -> dict[str, set[str]]:
+    """Every `job="..."` the monitoring page's queries and the chart's rules select, by where."""
+    import yaml
+
+    from frontend import monitoring
+
+    queries = [
+        q
+        for group in (*monitoring.RANGE_QUERIES.values(), monitoring.INSTANT_QUERIES)
+        for q in group.values()
+    ]
+    rules = yaml.safe_load((ROOT / "charts/bukva-platform/files/bukva.rules.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    out: dict[str, set[str]] = {}
+    for where, texts in (("the monitoring page", queries), ("the rules", exprs)):
+        for text in texts:
+            for job in re.findall(r'\bjob="([^"]+)"', str(text)):
+                out.setdefault(job, set()).add(where)
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> None:
+    """The chart's scrape config, applied to the rendered pods as Kubernetes discovery would
+    present them, yields a target per scraped component whose `job` is what the monitoring page
+    and the rules select (the local launcher names its jobs the same)."""
+    import yaml
+
+    objects = environments()[env]
+    [cm] = [
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-prometheus")
+    ]
+    config = yaml.safe_load(cm["data"]["prometheus.yml"])
+    [pods_job] = [j for j in config["scrape_configs"] if "kubernetes_sd_configs" in j]
+    targets = {}
+    for pod in pod_specs(objects):
+        target = _relabel(_meta(pod), pods_job["relabel_configs"])
+        if target is not None:
+            targets[pod.owner] = target
+    assert targets, "no pod is scraped"
+    for owner, target in targets.items():
+        port = int(target["__address__"].rsplit(":", 1)[1])
+        pod = next(p for p in pod_specs(objects) if p.owner == owner)
+        assert port == int(pod.annotations["prometheus.io/port"]), owner
+    jobs = {t["job"] for t in targets.values()}
+    assert {"predictor", "transformer", "frontend"} <= jobs, targets
+    for job, where in _selected_jobs().items():
+        assert job in jobs, f'{", ".join(sorted(where))} select job="{job}"; scraped: {jobs}'
+    # The same names as the local Prometheus (monitoring/prometheus.py: a job per service).
+    import dataclasses
+
+    from monitoring.prometheus import Targets
+
+    local = {f.name for f in dataclasses.fields(Targets)}
+    assert local <= jobs, f"local jobs {local}, cluster jobs {jobs}"
