@@ -410,3 +410,47 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
 
     local = {f.name for f in dataclasses.fields(Targets)}
     assert local <= jobs, f"local jobs {local}, cluster jobs {jobs}"
+
+
+# Settings properties the frontend reads, and the variables they come from.
+SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
+# Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
+# (frontend/services.py), the metrics endpoint listens on all addresses by default.
+FRONTEND_DEFAULTS_OK = {"BUKVA_FEEDBACK_OUTBOX", "BUKVA_METRICS_ADDRESS"}
+
+
+def _frontend_reads() -> dict[str, set[str]]:
+    """Each bukva setting the frontend's code reads (as its variable), with the files."""
+    pattern = re.compile(
+        r"(?:settings\(\)|config|Settings\.from_env\(\))\.([a-z_]+)"
+        r"|getattr\(config, \"([a-z_]+)\""
+    )
+    fields = {v.lower() for v in ENV_VARS}
+    reads: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "frontend").glob("*.py")):
+        for m in pattern.finditer(path.read_text()):
+            attr = m[1] or m[2]
+            var = SETTINGS_PROPERTIES.get(attr) or (attr.upper() if attr in fields else None)
+            assert var, f"{path.name} reads Settings.{attr}: map it to its variable here"
+            reads.setdefault(var, set()).add(path.name)
+    return reads
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_frontend_pod_sets_what_its_pages_read(env: str) -> None:
+    """Every setting the app's pages read is set in its pod (its Deployment or its image), so
+    no page falls back to a laptop default (127.0.0.1, an embedded SQLite registry)."""
+    reads = _frontend_reads()
+    assert {"MLFLOW_TRACKING_URI", "BUKVA_INFERENCE_URL", "BUKVA_PROMETHEUS_URL"} <= set(reads)
+    [pod] = [p for p in pod_specs(environments()[env]) if p.owner.endswith("-frontend")]
+    names = {e["name"] for c in containers(pod.spec) for e in c.get("env", [])}
+    dockerfile = (ROOT / "frontend" / "Dockerfile").read_text()
+    image = set(
+        re.findall(r"\b([A-Z_]+)=", " ".join(re.findall(r"^ENV .*(?:\\\n.*)*", dockerfile, re.M)))
+    )
+    for var, files in reads.items():
+        if var in FRONTEND_DEFAULTS_OK:
+            continue
+        assert var in names | image, (
+            f"{', '.join(sorted(files))} read {var}; the pod does not set it"
+        )
