@@ -3,7 +3,8 @@
 # Overrides (environment): CLUSTER_TOOL=k3d|kind, CLUSTER_NAME (default bukva), NAMESPACE
 # (default bukva), IMAGE_TAG (default: scripts/cluster-tag.sh, the commit + a dirty suffix),
 # OVERLAY (training, default kind), POLL_S and RETRY_S (seconds between status polls and
-# between install attempts). Every name below is derived from these, nowhere else: the kube
+# between install attempts), CLUSTER_STATE_DIR (where cluster-up records the tool it used,
+# default run/cluster). Every name below is derived from these, nowhere else: the kube
 # context is <tool>-<CLUSTER_NAME>, the releases and Jobs go to NAMESPACE.
 # shellcheck shell=bash disable=SC2034  # its variables are used by the scripts sourcing it
 set -euo pipefail
@@ -25,9 +26,13 @@ REGISTRY=localhost:$REGISTRY_PORT
 log() { printf '\033[1m[cluster]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[cluster] %s\033[0m\n' "$*" >&2; exit 1; }
 
-# The cluster tool: CLUSTER_TOOL=kind|k3d, else k3d when installed (it bundles Traefik), else kind.
+# The cluster tool: CLUSTER_TOOL=kind|k3d; else the tool that made cluster CLUSTER_NAME
+# (cluster-up records it in TOOL_RECORD), so a later run, `make cluster train` and `make
+# cluster down` act on that cluster; else k3d when installed (it bundles Traefik), else kind.
+TOOL_RECORD=${CLUSTER_STATE_DIR:-run/cluster}/$CLUSTER_NAME.tool
 cluster_tool() {
   if [ -n "${CLUSTER_TOOL:-}" ]; then echo "$CLUSTER_TOOL"
+  elif [ -s "$TOOL_RECORD" ]; then cat "$TOOL_RECORD"
   elif command -v k3d >/dev/null 2>&1; then echo k3d
   else echo kind; fi
 }

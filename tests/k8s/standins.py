@@ -210,6 +210,7 @@ class Machine:
                 "STANDIN_LOG": str(self.log),
                 "STANDIN_SCENARIO": str(self.scenario),
                 "STANDIN_STATE": str(self.state),
+                "CLUSTER_STATE_DIR": str(self.folder / "cluster-state"),
                 "POLL_S": "0",
                 "RETRY_S": "0",
             }

@@ -212,6 +212,20 @@ def test_cluster_configs_carry_no_name_and_mirror_the_registry() -> None:
     assert mirrors == {mirror: {"endpoint": [f"http://{v['REGISTRY_NAME']}:5000"]}}
 
 
+def test_traefik_on_kind_can_roll_on_its_one_node() -> None:
+    """Traefik holds a hostPort on the one node labelled ingress-ready: a surge pod can never
+    be scheduled beside it, so its update strategy must replace the pod, not surge."""
+    kind = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
+    values = yaml.safe_load((ROOT / "k8s" / "traefik-values.yaml").read_text())
+    ingress_nodes = [n for n in kind["nodes"] if "ingress-ready" in str(n)]
+    assert len(ingress_nodes) == 1
+    assert values["nodeSelector"] == {"ingress-ready": "true"}
+    assert any("hostPort" in p for p in values["ports"].values())
+    rolling = values["updateStrategy"]["rollingUpdate"]
+    assert values["updateStrategy"]["type"] == "RollingUpdate"
+    assert rolling["maxSurge"] == 0 and rolling["maxUnavailable"] >= 1
+
+
 def test_train_job_promotes_with_a_helm_upgrade(machine: Machine) -> None:
     served = rule("kubectl", r"get inferenceservice bukva -o jsonpath", "models:/bukva-cnn/2")
     run = _ok(
@@ -310,6 +324,33 @@ def test_cluster_down_removes_cluster_and_registry_and_is_idempotent(machine: Ma
     run = _ok(machine.run(DOWN, gone, {"CLUSTER_TOOL": "kind"}))
     assert "no kind cluster bukva" in run.stdout
     assert not run.find("kind", r"^delete") and not run.find("docker", r"^rm ")
+
+
+@pytest.mark.parametrize("made_by", ["kind", "k3d"])
+def test_cluster_down_deletes_with_the_tool_that_made_the_cluster(
+    machine: Machine, made_by: str
+) -> None:
+    """Both tools installed: `make cluster down` (no CLUSTER_TOOL) deletes the cluster the
+    last `cluster-up` made, whichever tool made it; later runs use that tool too."""
+    _ok(_up(machine, made_by))
+    down = _ok(machine.run(DOWN, rerun(), {}))
+    other = "k3d" if made_by == "kind" else "kind"
+    if made_by == "kind":
+        down.first("kind", r"^delete cluster --name bukva")
+    else:
+        down.first("k3d", r"^cluster delete bukva")
+    assert not down.find(other, r"delete"), down.transcript()
+    # Without a record (`make clean` removed it): each tool's cluster of that name goes.
+    down = _ok(machine.run(DOWN, rerun(), {}))
+    down.first("kind", r"^delete cluster --name bukva")
+    down.first("k3d", r"^cluster delete bukva")
+
+
+def test_a_rerun_uses_the_tool_that_made_the_cluster(machine: Machine) -> None:
+    _ok(_up(machine, "kind"))
+    env = {"IMAGE_TAG": TAG}
+    run = _ok(machine.run(UP, rerun(), env))
+    assert run.find("kind", r"^get clusters") and not run.find("k3d", r"^cluster")
 
 
 @pytest.mark.parametrize("verb", ["up", "down"])
