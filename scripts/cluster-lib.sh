@@ -165,7 +165,8 @@ wait_served() {
   wait_created "$NAMESPACE" "deployment/$predictor" 300
   deadline=$((SECONDS + 300))
   while :; do
-    uri=$(kc -n "$NAMESPACE" get deployment "$predictor" -o jsonpath="{.spec.template.spec.containers[?(@.name==\"kserve-container\")].env[?(@.name==\"BUKVA_MODEL_URI\")].value}" 2>/dev/null) || true
+    uri=$(kc -n "$NAMESPACE" get deployment "$predictor" -o jsonpath='{.spec.template.spec.containers[?(@.name=="kserve-container")].env[?(@.name=="BUKVA_MODEL_URI")].value}' \
+      2>/dev/null) || true
     [ "${uri##*/}" = "$version" ] && break
     [ "$SECONDS" -ge "$deadline" ] &&
       rollout_failed "$predictor" "was not given model version $version by KServe in 300 s (it names '$uri')"
@@ -185,12 +186,14 @@ wait_served() {
   log "the app serves model version $version"
 }
 
-# rollout_failed DEPLOYMENT WHY: print the Deployment's pods' logs and events, and fail.
+# rollout_failed DEPLOYMENT WHY: print the logs of the Deployment's pods (the new ones that do
+# not start and the old ones, each line prefixed with its pod), its events, and fail.
 rollout_failed() {
   local d=$1
   printf '\n----- pods of Deployment %s -----\n' "$d" >&2
   kc -n "$NAMESPACE" get pods -o wide >&2 || true
-  kc -n "$NAMESPACE" logs "deployment/$d" --all-containers --tail=100 >&2 || true
+  kc -n "$NAMESPACE" logs -l "app.kubernetes.io/component=${d#"$APP_RELEASE"-}" \
+    --all-containers --prefix --tail=100 >&2 || true
   kc -n "$NAMESPACE" describe deployment "$d" >&2 || true
   kc -n "$NAMESPACE" get events --sort-by=.lastTimestamp >&2 || true
   die "Deployment $d $2 (the previous pods, if any, still serve)"

@@ -282,7 +282,11 @@ def test_a_promotion_whose_new_pods_never_become_ready_fails(machine: Machine) -
         rc=1,
         stderr='error: deployment "bukva-predictor" exceeded its progress deadline\n',
     )
-    logs = rule("kubectl", r"logs deployment/bukva-predictor", "cannot load models:/bukva-cnn/3\n")
+    logs = rule(
+        "kubectl",
+        r"logs -l app.kubernetes.io/component=predictor ",
+        "[pod/bukva-predictor-new] cannot load models:/bukva-cnn/3\n",
+    )
     run = _promote(machine, stuck, logs)
     assert run.rc != 0
     assert "the app serves version 3" not in run.stdout
