@@ -6,7 +6,9 @@ Sources, each optional (the page says what is missing instead of failing):
   the `champion` alias of `bukva-cnn`, its version and tags (no mlflow package needed);
 - the version the inference service reports in its v2 model metadata;
 - `reports/metrics.json` and `reports/plots/*confusion*` (PNG/SVG, or a CSV of
-  actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them;
+  actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them; where there is no
+  metrics file (the app's image has no reports/, as in the cluster), the champion's test
+  metrics from its registry tags (`metric.*`, written by `register`);
 - the feedback store, counted per class folder.
 """
 
@@ -21,7 +23,7 @@ import httpx
 import streamlit as st
 
 from bukva.alphabet import CLASSES
-from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
+from bukva.contract import CHAMPION_ALIAS, METRIC_TAG, REGISTERED_MODEL
 from bukva.storage import StoreUnavailable, feedback_counts
 from frontend import services
 from frontend.i18n import text
@@ -51,6 +53,11 @@ def read_metrics(home: Path) -> dict[str, Any]:
         return flatten(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
+
+
+def metrics_from_tags(tags: dict[str, Any]) -> dict[str, Any]:
+    """The test metrics `register` tags a registry version with (`metric.<name>`)."""
+    return {k.removeprefix(METRIC_TAG): v for k, v in tags.items() if k.startswith(METRIC_TAG)}
 
 
 def confusion_source(home: Path) -> Path | None:
@@ -109,7 +116,7 @@ def counts_per_character(location: str) -> dict[str, int]:
     return {c: counts.get(c, 0) for c in CLASSES}
 
 
-def _show_versions(lang: str) -> None:
+def _show_versions(lang: str) -> dict[str, Any]:
     config = services.settings()
     info = champion(config.tracking_uri)
     served = services.served_model_version(config.bukva_inference_url)
@@ -120,11 +127,14 @@ def _show_versions(lang: str) -> None:
     if info.get("tags"):
         with st.expander(text(lang, "version_tags")):
             st.json(info["tags"])
+    return info
 
 
-def _show_metrics(lang: str, home: Path) -> None:
+def _show_metrics(lang: str, home: Path, info: dict[str, Any]) -> None:
     st.markdown(f"#### {text(lang, 'metrics')}")
     metrics = read_metrics(home)
+    if not metrics and (metrics := metrics_from_tags(info.get("tags") or {})):
+        st.caption(text(lang, "metrics_from_registry", version=info.get("version", "")))
     if not metrics:
         st.info(text(lang, "no_metrics"))
         return
@@ -210,7 +220,7 @@ def render(lang: str) -> None:
     """The whole model page."""
     st.subheader(text(lang, "model_title"))
     home = services.settings().home
-    _show_versions(lang)
-    _show_metrics(lang, home)
+    info = _show_versions(lang)
+    _show_metrics(lang, home, info)
     _show_confusion(lang, home)
     _show_feedback(lang)

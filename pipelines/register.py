@@ -27,6 +27,7 @@ import yaml
 from bukva.contract import (
     CHAMPION_ALIAS,
     CONFIG_FILE,
+    METRIC_TAG,
     ONNX_FILE,
     ONNX_WEIGHTS_SHA,
     PREDICTOR_INPUTS,
@@ -39,7 +40,6 @@ from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
 
 ARTIFACT_PATH = "model"
-METRIC_TAG = "metric."  # version tag prefix for each test metric
 SIGNATURE_FILE = "MLmodel"  # MLflow's model descriptor: here only the tensor signature
 
 

@@ -3,7 +3,8 @@
 # Overrides (environment): CLUSTER_TOOL=k3d|kind, CLUSTER_NAME (default bukva), NAMESPACE
 # (default bukva), IMAGE_TAG (default: scripts/cluster-tag.sh, the commit + a dirty suffix),
 # OVERLAY (training, default kind), POLL_S and RETRY_S (seconds between status polls and
-# between install attempts). Every name below is derived from these, nowhere else: the kube
+# between install attempts), CLUSTER_STATE_DIR (where cluster-up records the tool it used,
+# default run/cluster). Every name below is derived from these, nowhere else: the kube
 # context is <tool>-<CLUSTER_NAME>, the releases and Jobs go to NAMESPACE.
 # shellcheck shell=bash disable=SC2034  # its variables are used by the scripts sourcing it
 set -euo pipefail
@@ -17,6 +18,7 @@ POLL_S=${POLL_S:-5}      # seconds between status polls
 RETRY_S=${RETRY_S:-20}   # seconds between install attempts
 PLATFORM_RELEASE=bukva-platform
 APP_RELEASE=bukva
+MODEL_NAME=bukva   # charts/bukva's modelName: the v2 model both servers expose
 IMAGES=(predictor transformer frontend trainer)
 # What the host pushes to and what the nodes pull: the same name (k8s/*-config.yaml mirror it).
 REGISTRY=localhost:$REGISTRY_PORT
@@ -24,9 +26,13 @@ REGISTRY=localhost:$REGISTRY_PORT
 log() { printf '\033[1m[cluster]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[cluster] %s\033[0m\n' "$*" >&2; exit 1; }
 
-# The cluster tool: CLUSTER_TOOL=kind|k3d, else k3d when installed (it bundles Traefik), else kind.
+# The cluster tool: CLUSTER_TOOL=kind|k3d; else the tool that made cluster CLUSTER_NAME
+# (cluster-up records it in TOOL_RECORD), so a later run, `make cluster train` and `make
+# cluster down` act on that cluster; else k3d when installed (it bundles Traefik), else kind.
+TOOL_RECORD=${CLUSTER_STATE_DIR:-run/cluster}/$CLUSTER_NAME.tool
 cluster_tool() {
   if [ -n "${CLUSTER_TOOL:-}" ]; then echo "$CLUSTER_TOOL"
+  elif [ -s "$TOOL_RECORD" ]; then cat "$TOOL_RECORD"
   elif command -v k3d >/dev/null 2>&1; then echo k3d
   else echo kind; fi
 }
@@ -119,7 +125,9 @@ push_images() {
   log "pushed $* to $REGISTRY"
 }
 
-# helm --set arguments pointing a chart's bukva images at the registry and the tag.
+# helm --set-string arguments pointing a chart's bukva images at the registry and the tag.
+# --set-string, not --set: with --set, a tag of digits only (a commit such as 123456789012)
+# becomes an integer, which the charts render as "%!s(int64=123456789012)": no image name.
 image_values() {
   local sets=()
   case "$1" in
@@ -129,25 +137,66 @@ image_values() {
       done ;;
   esac
   local IFS=,
-  echo "--set=${sets[*]}"
+  echo "--set-string=${sets[*]}"
 }
 
 # deploy_app VERSION: install or upgrade charts/bukva serving registry version VERSION of the
-# model, with this run's images, and wait until it is Ready. A new version or new images
+# model, with this run's images, and wait until the app serves it. A new version or new images
 # change the InferenceService, so KServe rolls the predictor out itself.
 deploy_app() {
   log "charts/bukva -> namespace $NAMESPACE (model version $1, images $IMAGE_TAG)"
   helm upgrade --install "$APP_RELEASE" charts/bukva --kube-context "$CONTEXT" \
     -n "$NAMESPACE" -f charts/bukva/values-kind.yaml "$(image_values app)" \
     --set-string predictor.modelVersion="$1"
-  wait_ready
+  wait_served "$1"
 }
 
-wait_ready() {
-  log "waiting for InferenceService $APP_RELEASE to be Ready"
+# wait_served VERSION: return only once the app serves registry version VERSION. The
+# InferenceService's Ready condition is not enough: in Standard mode KServe derives it from the
+# predictor Deployment's Available condition, which stays true while the old pods keep serving
+# during a rolling update, also when the new version never loads. So: KServe has written
+# VERSION into the predictor Deployment, that Deployment's rollout has finished (the new pods
+# passed readiness, which needs the model loaded, and the old ones are gone), and the
+# predictor's own v2 metadata, asked through its Service, names VERSION.
+wait_served() {
+  local version=$1 uri predictor=$APP_RELEASE-predictor deadline served d
+  log "waiting for the app to serve model version $version"
   wait_created "$NAMESPACE" "inferenceservice/$APP_RELEASE" 120
-  kc -n "$NAMESPACE" wait --for=condition=Ready "inferenceservice/$APP_RELEASE" --timeout=600s
-  kc -n "$NAMESPACE" rollout status "deployment/$APP_RELEASE-frontend" --timeout=300s
+  wait_created "$NAMESPACE" "deployment/$predictor" 300
+  deadline=$((SECONDS + 300))
+  while :; do
+    uri=$(kc -n "$NAMESPACE" get deployment "$predictor" -o jsonpath='{.spec.template.spec.containers[?(@.name=="kserve-container")].env[?(@.name=="BUKVA_MODEL_URI")].value}' \
+      2>/dev/null) || true
+    [ "${uri##*/}" = "$version" ] && break
+    [ "$SECONDS" -ge "$deadline" ] &&
+      rollout_failed "$predictor" "was not given model version $version by KServe in 300 s (it names '$uri')"
+    sleep "$POLL_S"
+  done
+  for d in "$predictor" "$APP_RELEASE-transformer"; do
+    kc -n "$NAMESPACE" rollout status "deployment/$d" --timeout=600s ||
+      rollout_failed "$d" "did not roll out: its new pods never became ready"
+  done
+  kc -n "$NAMESPACE" wait --for=condition=Ready "inferenceservice/$APP_RELEASE" --timeout=300s
+  served=$(kc get --raw "/api/v1/namespaces/$NAMESPACE/services/$predictor:80/proxy/v2/models/$MODEL_NAME" |
+    sed -n 's/.*"versions": *\[ *"\([^"]*\)".*/\1/p') || true
+  [ "$served" = "$version" ] ||
+    rollout_failed "$predictor" "reports model version '$served' in its v2 metadata, not $version"
+  kc -n "$NAMESPACE" rollout status "deployment/$APP_RELEASE-frontend" --timeout=300s ||
+    rollout_failed "$APP_RELEASE-frontend" "did not roll out"
+  log "the app serves model version $version"
+}
+
+# rollout_failed DEPLOYMENT WHY: print the logs of the Deployment's pods (the new ones that do
+# not start and the old ones, each line prefixed with its pod), its events, and fail.
+rollout_failed() {
+  local d=$1
+  printf '\n----- pods of Deployment %s -----\n' "$d" >&2
+  kc -n "$NAMESPACE" get pods -o wide >&2 || true
+  kc -n "$NAMESPACE" logs -l "app.kubernetes.io/component=${d#"$APP_RELEASE"-}" \
+    --all-containers --prefix --tail=100 >&2 || true
+  kc -n "$NAMESPACE" describe deployment "$d" >&2 || true
+  kc -n "$NAMESPACE" get events --sort-by=.lastTimestamp >&2 || true
+  die "Deployment $d $2 (the previous pods, if any, still serve)"
 }
 
 # The model version the installed app declares (empty when the app is not installed).
@@ -161,8 +210,10 @@ deployed_version() {
 
 # run_training: the training Jobs of kustomize/overlays/$OVERLAY (default kind) in NAMESPACE,
 # with this run's trainer image: bukva-data, then bukva-train. Re-running replaces the Jobs; DVC
-# skips what did not change. Sets CHAMPION (the registry version @champion after the gate) and
-# PROMOTED (true|false), from bukva-train's termination message (kustomize/base/job/job_state.py).
+# skips what did not change. Sets CHAMPION (the version the Jobs' promotion gate made champion,
+# never read from the registry's alias) and PROMOTED (true|false: by this run), from
+# bukva-train's termination message (kustomize/base/job/job_state.py: also when DVC skipped
+# `register`, from the verdict an earlier run kept for the same model).
 run_training() {
   local overlay=${OVERLAY:-kind} dir msg
   [ -f "kustomize/overlays/$overlay/kustomization.yaml" ] || die "no overlay kustomize/overlays/$overlay"
@@ -196,5 +247,8 @@ EOF
   CHAMPION=$(sed -n 's/.*champion=\([0-9][0-9]*\).*/\1/p' <<<"$msg")
   PROMOTED=$(sed -n 's/.*promoted=\([a-z]*\).*/\1/p' <<<"$msg")
   [ -n "$CHAMPION" ] || die "bukva-train reported no champion (termination message: '$msg')"
-  log "registry: champion is version $CHAMPION (promoted by this run: $PROMOTED)"
+  case "$msg" in
+    *register=skipped*) log "champion: version $CHAMPION (register unchanged: the verdict of an earlier run)" ;;
+    *) log "champion: version $CHAMPION (promoted by this run: $PROMOTED)" ;;
+  esac
 }

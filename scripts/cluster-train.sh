@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make train-job`: run training in the cluster as Kubernetes Jobs (kustomize/overlays/$OVERLAY)
-# with the trainer image of IMAGE_TAG (default: this checkout's tag; built and pushed first): bukva-data (ingest from the public data sets or INGEST_SOURCE, prepare, split), then
+# with the trainer image of IMAGE_TAG (default: this checkout's tag; built and pushed first):
+# bukva-data (ingest from the public data sets or INGEST_SOURCE, prepare, split, draw), then
 # bukva-train (pretrain, train, evaluate, register behind the promotion gate).
 #
-# When the gate promotes a new version and the app is installed, the app is upgraded to serve
-# it: `helm upgrade --reuse-values --set predictor.modelVersion=N`. The InferenceService changes,
+# When the train Job's verdict names a champion the app does not serve, the app is upgraded:
+# `helm upgrade --reuse-values --set-string predictor.modelVersion=N`, reported only once the
+# predictor's new pods serve N (wait_served in cluster-lib.sh). The InferenceService changes,
 # so KServe rolls the predictor out itself (a `kubectl rollout restart` of its Deployment would
 # be undone by KServe's reconciler). When the gate keeps the champion, nothing is rolled.
 # shellcheck source=scripts/cluster-lib.sh
@@ -31,6 +33,7 @@ else
   log "promoting: the app serves version $deployed, the champion is $CHAMPION"
   helm upgrade "$APP_RELEASE" charts/bukva --kube-context "$CONTEXT" -n "$NAMESPACE" \
     --reuse-values --set-string predictor.modelVersion="$CHAMPION"
-  wait_ready
-  log "the app serves version $CHAMPION"
+  # Reported only once the new pods serve it (wait_served fails when they never load it).
+  wait_served "$CHAMPION"
+  log "promoted: the app serves version $CHAMPION"
 fi

@@ -83,6 +83,8 @@ create_cluster() {
     fi
     connect_registry "k3d-$CLUSTER_NAME"
   fi
+  mkdir -p "$(dirname "$TOOL_RECORD")"
+  echo "$TOOL" >"$TOOL_RECORD"   # which tool made it: cluster-down deletes it with the same
 }
 
 # The registry container joins the cluster's Docker network, where the nodes resolve its name.

@@ -15,6 +15,7 @@ MODEL_NAME = "bukva"  # the v2 model name both KServe servers expose
 REGISTERED_MODEL = "bukva-cnn"  # MLflow registered model
 CHAMPION_ALIAS = "champion"  # the registry alias the predictor serves
 CHAMPION_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+METRIC_TAG = "metric."  # registry version tag prefix of each test metric (register writes them)
 
 NUM_DIGITS = len(DIGITS)  # class indices 0..NUM_DIGITS-1 are the digits
 INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)  # one image as the network sees it
@@ -109,6 +110,7 @@ __all__ = [
     "INPUT_SHAPE",
     "LABEL",
     "LABEL_LOGITS",
+    "METRIC_TAG",
     "MODEL_NAME",
     "MODES",
     "MODE_PARAMETER",

@@ -102,6 +102,16 @@ def test_model_page_readers_cope_with_missing_and_present_reports(tmp_path: Path
     assert model_card.confusion_source(tmp_path) == reports / "plots" / "confusion_labels.png"
 
 
+def test_model_page_takes_test_metrics_from_the_registry_tags() -> None:
+    """What the page shows where the image has no reports/ (the cluster)."""
+    tags = {"metric.label_accuracy": "0.912000", "git_commit": "abc", "metric.case_accuracy": "0.9"}
+    assert model_card.metrics_from_tags(tags) == {
+        "label_accuracy": "0.912000",
+        "case_accuracy": "0.9",
+    }
+    assert model_card.metrics_from_tags({"weights_sha256": "x"}) == {}
+
+
 def test_metrics_count_feedback_by_agreement_and_delivery() -> None:
     metrics = FrontendMetrics.create()
     metrics.drawings.inc()

@@ -66,7 +66,9 @@ def rule(tool_name: str, match: str, stdout: str = "", rc: int = 0, **kw: object
 
 def healthy(tag_message: str = "version=3 promoted=true champion=3") -> list[dict]:
     """Answers of a working machine and a first run: nothing exists yet, every Job completes,
-    and the train Job reports `tag_message` (what job_state.py writes)."""
+    the train Job reports `tag_message` (what job_state.py writes), and the app's predictor
+    rolls out and serves the champion it names."""
+    champion = re.search(r"champion=(\d+)", tag_message)[1]
     return [
         rule("docker", r"^inspect -f \{\{\.State\.Running\}\}", rc=1, stderr="No such object"),
         rule("docker", r"^inspect -f \{\{json \.NetworkSettings\.Networks\}\}", '{"bridge":{}}'),
@@ -81,6 +83,16 @@ def healthy(tag_message: str = "version=3 promoted=true champion=3") -> list[dic
             "kubectl", r"get pods -l batch.kubernetes.io/job-name=bukva-train", f"\n{tag_message}\n"
         ),
         rule("kubectl", r"get inferenceservice \S+ -o jsonpath", ""),
+        rule(
+            "kubectl",
+            r"get deployment bukva-predictor -o jsonpath",
+            f"models:/bukva-cnn/{champion}",
+        ),
+        rule(
+            "kubectl",
+            r"get --raw /api/v1/namespaces/\S+/services/bukva-predictor:80/proxy/v2/models/bukva$",
+            f'{{"name": "bukva", "versions": ["{champion}"], "platform": "bukva"}}',
+        ),
         rule("helm", r"^version", "v3.19.0"),
     ]
 
@@ -198,6 +210,7 @@ class Machine:
                 "STANDIN_LOG": str(self.log),
                 "STANDIN_SCENARIO": str(self.scenario),
                 "STANDIN_STATE": str(self.state),
+                "CLUSTER_STATE_DIR": str(self.folder / "cluster-state"),
                 "POLL_S": "0",
                 "RETRY_S": "0",
             }

@@ -297,3 +297,31 @@ def test_the_app_declares_the_model_version_it_serves() -> None:
         )
         env = isvc["spec"]["predictor"]["containers"][0]["env"]
         assert {"name": "BUKVA_MODEL_URI", "value": uri} in env
+
+
+def test_only_the_pods_that_use_the_object_store_hold_its_key() -> None:
+    """The predictor downloads a registry version through MLflow's artifact proxy: no S3 key
+    (test_execution.py runs it so); only an s3:// modelUri gives it one."""
+
+    def holders(objects: list[dict]) -> set[str]:
+        return {
+            pod.owner
+            for pod in pod_specs(objects)
+            for c in containers(pod.spec)
+            for e in c.get("env", []) + c.get("envFrom", [])
+            if e.get("name") == "AWS_SECRET_ACCESS_KEY"
+            or str(e.get("secretRef", {}).get("name", "")).endswith("-s3")
+        }
+
+    objects = render("bukva-platform") + render("bukva") + kustomize("kind")
+    # (MinIO itself takes the same Secret as MINIO_ROOT_USER/PASSWORD.)
+    assert holders(objects) == {
+        "Deployment/bukva-platform-mlflow",
+        "Job/bukva-platform-bucket-init",
+        "Pod/bukva-platform-test",
+        "Deployment/bukva-frontend",
+        "Job/bukva-data",
+        "Job/bukva-train",
+    }
+    s3_model = _template("bukva", "bukva", "predictor.modelUri=s3://mlflow/run/model")
+    assert "InferenceService/bukva/predictor" in holders(s3_model)

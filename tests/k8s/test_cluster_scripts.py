@@ -69,7 +69,9 @@ def test_cluster_up_runs_every_step_in_order(machine: Machine, cluster_tool: str
         run.first("kubectl", r"patch job bukva-train .*suspend\":false"),
         run.first("kubectl", r"get job bukva-train "),
         run.first("helm", r"^upgrade --install bukva charts/bukva "),
-        run.first("kubectl", r"wait --for=condition=Ready inferenceservice/bukva"),
+        run.first("kubectl", r"get deployment bukva-predictor -o jsonpath"),
+        run.first("kubectl", r"rollout status deployment/bukva-predictor"),
+        run.first("kubectl", r"get --raw .*/services/bukva-predictor:80/proxy/v2/models/bukva"),
     ]
     assert steps == sorted(steps), run.transcript()
     if cluster_tool == "kind":  # kind's local-registry recipe on the node
@@ -210,6 +212,20 @@ def test_cluster_configs_carry_no_name_and_mirror_the_registry() -> None:
     assert mirrors == {mirror: {"endpoint": [f"http://{v['REGISTRY_NAME']}:5000"]}}
 
 
+def test_traefik_on_kind_can_roll_on_its_one_node() -> None:
+    """Traefik holds a hostPort on the one node labelled ingress-ready: a surge pod can never
+    be scheduled beside it, so its update strategy must replace the pod, not surge."""
+    kind = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
+    values = yaml.safe_load((ROOT / "k8s" / "traefik-values.yaml").read_text())
+    ingress_nodes = [n for n in kind["nodes"] if "ingress-ready" in str(n)]
+    assert len(ingress_nodes) == 1
+    assert values["nodeSelector"] == {"ingress-ready": "true"}
+    assert any("hostPort" in p for p in values["ports"].values())
+    rolling = values["updateStrategy"]["rollingUpdate"]
+    assert values["updateStrategy"]["type"] == "RollingUpdate"
+    assert rolling["maxSurge"] == 0 and rolling["maxUnavailable"] >= 1
+
+
 def test_train_job_promotes_with_a_helm_upgrade(machine: Machine) -> None:
     served = rule("kubectl", r"get inferenceservice bukva -o jsonpath", "models:/bukva-cnn/2")
     run = _ok(
@@ -228,15 +244,73 @@ def test_train_job_promotes_with_a_helm_upgrade(machine: Machine) -> None:
     upgrade = run.calls[run.first("helm", r"^upgrade bukva charts/bukva ")]
     assert "--reuse-values" in upgrade.args
     assert upgrade.args[-2:] == ["--set-string", "predictor.modelVersion=3"]
-    assert run.first(
-        "kubectl", r"wait --for=condition=Ready inferenceservice/bukva"
-    ) > run.calls.index(upgrade)
+    assert run.first("kubectl", r"rollout status deployment/bukva-predictor") > run.calls.index(
+        upgrade
+    )
+    assert "promoted: the app serves version 3" in run.stdout
     assert not run.find("kubectl", r"rollout restart")
     # The gate kept the champion: nothing rolls.
     kept = [served, *healthy("version=4 promoted=false champion=2")]
     run = _ok(machine.run(TRAIN, kept, {"CLUSTER_TOOL": "kind", "IMAGE_TAG": TAG}))
     assert not run.find("helm", r"^upgrade "), run.transcript()
     assert "already serves version 2" in run.stdout
+
+
+def _promote(machine: Machine, *rules: dict) -> Run:
+    """make train-job where the app serves 2 and training promotes 3, with `rules` first."""
+    served = rule("kubectl", r"get inferenceservice bukva -o jsonpath", "models:/bukva-cnn/2")
+    scenario = [*rules, served, *healthy("version=3 promoted=true champion=3")]
+    return machine.run(TRAIN, scenario, {"CLUSTER_TOOL": "kind", "IMAGE_TAG": TAG})
+
+
+def test_a_promotion_waits_until_kserve_has_rolled_the_new_version(machine: Machine) -> None:
+    """Right after `helm upgrade` the predictor Deployment still names the old version (KServe
+    has not reconciled yet): a rollout status then would return at once, on the old pods."""
+    old = rule("kubectl", r"get deployment bukva-predictor", "models:/bukva-cnn/2", times=3)
+    run = _ok(_promote(machine, old))
+    gets = run.find("kubectl", r"get deployment bukva-predictor -o jsonpath")
+    assert len(gets) == 4, "three looks at the old version, then the new one"
+    assert gets[-1] < run.first("kubectl", r"rollout status deployment/bukva-predictor")
+
+
+def test_a_promotion_whose_new_pods_never_become_ready_fails(machine: Machine) -> None:
+    """The new version does not load: the old pods keep serving, the InferenceService stays
+    Ready, and the rollout never finishes. The run must fail, not report a promotion."""
+    stuck = rule(
+        "kubectl",
+        r"rollout status deployment/bukva-predictor",
+        rc=1,
+        stderr='error: deployment "bukva-predictor" exceeded its progress deadline\n',
+    )
+    logs = rule(
+        "kubectl",
+        r"logs -l app.kubernetes.io/component=predictor ",
+        "[pod/bukva-predictor-new] cannot load models:/bukva-cnn/3\n",
+    )
+    run = _promote(machine, stuck, logs)
+    assert run.rc != 0
+    assert "the app serves version 3" not in run.stdout
+    assert "bukva-predictor did not roll out" in run.stderr
+    assert "cannot load models:/bukva-cnn/3" in run.stderr, "the new pods' logs are shown"
+    assert not run.find("kubectl", r"wait --for=condition=Ready"), "stopped at the rollout"
+
+
+def test_a_promotion_fails_when_the_predictor_reports_another_version(machine: Machine) -> None:
+    other = rule("kubectl", r"get --raw .*proxy/v2/models/bukva$", '{"versions": ["2"]}')
+    run = _promote(machine, other)
+    assert run.rc != 0 and "reports model version '2' in its v2 metadata, not 3" in run.stderr
+    assert "the app serves version 3" not in run.stdout
+
+
+def test_a_digits_only_tag_stays_a_string(machine: Machine) -> None:
+    """A commit of digits only: `--set` would make it an integer, rendered by helm as
+    `%!s(int64=123456789012)`, an invalid image name."""
+    tag = "123456789012"
+    run = _ok(_up(machine, IMAGE_TAG=tag))
+    pushed = {c.args[-1] for c in run.calls if c.args[:1] == ["push"]}
+    used = bukva_images(run.helm_render("bukva-platform") + run.helm_render("bukva"))
+    assert used and all(ref.endswith(f":{tag}") for ref in used), used
+    assert used <= pushed
 
 
 def test_train_job_without_a_cluster_says_so(machine: Machine) -> None:
@@ -254,6 +328,33 @@ def test_cluster_down_removes_cluster_and_registry_and_is_idempotent(machine: Ma
     run = _ok(machine.run(DOWN, gone, {"CLUSTER_TOOL": "kind"}))
     assert "no kind cluster bukva" in run.stdout
     assert not run.find("kind", r"^delete") and not run.find("docker", r"^rm ")
+
+
+@pytest.mark.parametrize("made_by", ["kind", "k3d"])
+def test_cluster_down_deletes_with_the_tool_that_made_the_cluster(
+    machine: Machine, made_by: str
+) -> None:
+    """Both tools installed: `make cluster down` (no CLUSTER_TOOL) deletes the cluster the
+    last `cluster-up` made, whichever tool made it; later runs use that tool too."""
+    _ok(_up(machine, made_by))
+    down = _ok(machine.run(DOWN, rerun(), {}))
+    other = "k3d" if made_by == "kind" else "kind"
+    if made_by == "kind":
+        down.first("kind", r"^delete cluster --name bukva")
+    else:
+        down.first("k3d", r"^cluster delete bukva")
+    assert not down.find(other, r"delete"), down.transcript()
+    # Without a record (`make clean` removed it): each tool's cluster of that name goes.
+    down = _ok(machine.run(DOWN, rerun(), {}))
+    down.first("kind", r"^delete cluster --name bukva")
+    down.first("k3d", r"^cluster delete bukva")
+
+
+def test_a_rerun_uses_the_tool_that_made_the_cluster(machine: Machine) -> None:
+    _ok(_up(machine, "kind"))
+    env = {"IMAGE_TAG": TAG}
+    run = _ok(machine.run(UP, rerun(), env))
+    assert run.find("kind", r"^get clusters") and not run.find("k3d", r"^cluster")
 
 
 @pytest.mark.parametrize("verb", ["up", "down"])

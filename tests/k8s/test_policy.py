@@ -1,6 +1,8 @@
 """Policy for every pod the manifests run: non-root, no privilege escalation, requests and
-limits, readiness and liveness probes on long-running containers, pinned images, and no
-plaintext credentials (in manifests or in any values file)."""
+limits, readiness and liveness probes on long-running containers, pinned images, no
+service-account token but where the pod calls the Kubernetes API (Prometheus), no Secret
+expanded into a command line (visible in `ps` and the pod's spec), and no plaintext
+credentials (in manifests or in any values file)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,20 @@ from k8s_support import (
 pytestmark = pytest.mark.k8s
 
 SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|PASSWD|CREDENTIAL", re.I)
+# Pods that call the Kubernetes API, by their owner's name: Prometheus lists pods (its Role).
+NEEDS_API_TOKEN = re.compile(r"-prometheus$")
 
 
 def violations(pod: PodSpec) -> list[str]:
     """Policy violations of one pod spec (empty: compliant)."""
     out = []
     psc = pod.spec.get("securityContext") or {}
+    token = pod.spec.get("automountServiceAccountToken")
+    if NEEDS_API_TOKEN.search(pod.owner):
+        if token is not True or not pod.spec.get("serviceAccountName"):
+            out.append(f"{pod.owner}: needs its own service account's token")
+    elif token is not False:
+        out.append(f"{pod.owner}: automountServiceAccountToken is not false")
     for c in containers(pod.spec):
         where = f"{pod.owner}/{c['name']}"
         csc = c.get("securityContext") or {}
@@ -52,9 +62,16 @@ def violations(pod: PodSpec) -> list[str]:
         _repo, tag, digest = split_image(c["image"])
         if not digest and (not tag or tag == "latest"):
             out.append(f"{where}: image {c['image']} is not pinned")
+        secret_vars = set()
         for e in c.get("env", []):
             if SECRET_NAME_RE.search(e["name"]) and "value" in e:
                 out.append(f"{where}: {e['name']} is a plaintext value")
+            if "secretKeyRef" in (e.get("valueFrom") or {}):
+                secret_vars.add(e["name"])
+        for arg in [*c.get("command", []), *c.get("args", [])]:
+            for var in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", str(arg)):
+                if var in secret_vars:
+                    out.append(f"{where}: Secret {var} expanded into its command line")
     return out
 
 
@@ -75,7 +92,14 @@ def test_policy_catches_violations() -> None:
                 {
                     "name": "c",
                     "image": "nginx:latest",
-                    "env": [{"name": "DB_PASSWORD", "value": "hunter2"}],
+                    "command": ["server", "--db=postgresql://u:$(PGPASSWORD)@db/x"],
+                    "env": [
+                        {"name": "DB_PASSWORD", "value": "hunter2"},
+                        {
+                            "name": "PGPASSWORD",
+                            "valueFrom": {"secretKeyRef": {"name": "s", "key": "p"}},
+                        },
+                    ],
                     "resources": {"requests": {"cpu": "1"}},
                 }
             ]
@@ -95,6 +119,8 @@ def test_policy_catches_violations() -> None:
         "no livenessProbe",
         "not pinned",
         "DB_PASSWORD is a plaintext value",
+        "Secret PGPASSWORD expanded into its command line",
+        "automountServiceAccountToken is not false",
     ):
         assert expected in found
 

@@ -5,7 +5,8 @@ For one install (platform + app + training overlay, default and kind values):
 - every Service host:port referenced (env, args, Ingress) exists, with a pod behind it;
 - every Secret key / ConfigMap referenced exists in the rendered set;
 - every bukva image is one `make images` builds, every other image is pinned;
-- Prometheus is pointed at a port the pod really listens on.
+- Prometheus is pointed at a port the pod really listens on, and its relabelling gives the
+  pods the `job` labels the monitoring page and the rules select.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib.util
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from k8s_support import (
@@ -40,6 +42,9 @@ LIBRARY_VARS = {
     "MLFLOW_TRACKING_URI": "mlflow",
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "mlflow",
 }
+# Variables a native library in the image reads (verified by finding the name in its binary):
+# libpq, under psycopg2 (MLflow's PostgreSQL driver), takes PGPASSWORD from the environment.
+NATIVE_VARS = {"PGPASSWORD": "libpq"}
 # Third-party images: the variables their documentation defines.
 THIRD_PARTY_VARS = {
     "quay.io/minio/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_PROMETHEUS_AUTH_TYPE"},
@@ -80,6 +85,16 @@ def _library_reads(var: str, package: str) -> bool:
     return out.returncode == 0
 
 
+def _native_reads(var: str, library: str) -> bool:
+    import site
+
+    for folder in site.getsitepackages():
+        for path in Path(folder).glob(f"*.libs/{library}*.so*"):
+            if var.encode() in path.read_bytes():
+                return True
+    return False
+
+
 def _script_text(container: dict, spec: dict, objects: list[dict]) -> str:
     """The container's command line and the ConfigMap files mounted into it (its scripts)."""
     texts = container.get("command", []) + container.get("args", [])
@@ -116,6 +131,8 @@ def test_every_env_var_is_read_by_the_code(env: str) -> None:
                         continue
                     if name in LIBRARY_VARS and _library_reads(name, LIBRARY_VARS[name]):
                         continue
+                    if name in NATIVE_VARS and _native_reads(name, NATIVE_VARS[name]):
+                        continue
                 else:
                     repo = split_image(c["image"])[0]
                     if name in THIRD_PARTY_VARS.get(repo, set()):
@@ -127,6 +144,8 @@ def test_every_env_var_is_read_by_the_code(env: str) -> None:
 def test_library_var_check_can_fail() -> None:
     assert _library_reads("AWS_SECRET_ACCESS_KEY", "botocore")
     assert not _library_reads("AWS_SECRET_ACCES_KEY_TYPO", "botocore")
+    assert _native_reads("PGPASSWORD", "libpq")
+    assert not _native_reads("PGPASSWORD_TYPO", "libpq")
 
 
 def _references(objects: list[dict]) -> Iterator[tuple[str, str, int]]:
@@ -300,3 +319,156 @@ def test_prometheus_scrapes_a_port_the_pod_serves(env: str) -> None:
             assert f"--http_port={port}" in cs[0]["args"], pod.owner
             assert pod.annotations["prometheus.io/path"] == "/metrics"
     assert scraped >= 3, "predictor, transformer and MinIO at least"
+
+
+def _relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus' relabelling (actions replace, keep, drop, labelmap) of one target's labels;
+    None when the target is dropped."""
+    labels = dict(labels)
+    for c in configs:
+        action = c.get("action", "replace")
+        regex = re.compile(f"^(?:{c.get('regex', '(.*)')})$")
+        value = c.get("separator", ";").join(labels.get(s, "") for s in c.get("source_labels", []))
+        replacement = re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", c.get("replacement", "$1"))
+        if action == "keep" and not regex.match(value):
+            return None
+        if action == "drop" and regex.match(value):
+            return None
+        if action == "replace" and (m := regex.match(value)):
+            out = m.expand(replacement)
+            if out:
+                labels[c["target_label"]] = out
+            else:
+                labels.pop(c["target_label"], None)
+        if action == "labelmap":
+            for name in list(labels):
+                if m := regex.match(name):
+                    labels[m.expand(replacement)] = labels[name]
+    return labels
+
+
+def _meta(pod, ip: str = "10.0.0.9") -> dict[str, str]:
+    """The labels Kubernetes service discovery (role: pod) gives a pod's target."""
+
+    def clean(name: str) -> str:
+        return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+    labels = dict(pod.labels)
+    if pod.kind == "InferenceService":  # what KServe adds to its components' pods
+        comp = pod.owner.rsplit("/", 1)[1]
+        labels |= {"component": comp, "serving.kserve.io/inferenceservice": "bukva"}
+    port = containers(pod.spec, init=False)[0].get("ports", [{}])[0].get("containerPort", 80)
+    meta = {
+        "__address__": f"{ip}:{port}",
+        "__metrics_path__": "/metrics",
+        "__scheme__": "http",
+        "job": "pods",
+        "__meta_kubernetes_pod_name": pod.owner.replace("/", "-").lower(),
+        "__meta_kubernetes_pod_phase": "Running",
+    }
+    meta |= {f"__meta_kubernetes_pod_label_{clean(k)}": v for k, v in labels.items()}
+    meta |= {f"__meta_kubernetes_pod_annotation_{clean(k)}": v for k, v in pod.annotations.items()}
+    return meta
+
+
+def _selected_jobs() -> dict[str, set[str]]:
+    """Every `job="..."` the monitoring page's queries and the chart's rules select, by where."""
+    import yaml
+
+    from frontend import monitoring
+
+    queries = [
+        q
+        for group in (*monitoring.RANGE_QUERIES.values(), monitoring.INSTANT_QUERIES)
+        for q in group.values()
+    ]
+    rules = yaml.safe_load((ROOT / "charts/bukva-platform/files/bukva.rules.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    out: dict[str, set[str]] = {}
+    for where, texts in (("the monitoring page", queries), ("the rules", exprs)):
+        for text in texts:
+            for job in re.findall(r'\bjob="([^"]+)"', str(text)):
+                out.setdefault(job, set()).add(where)
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> None:
+    """The chart's scrape config, applied to the rendered pods as Kubernetes discovery would
+    present them, yields a target per scraped component whose `job` is what the monitoring page
+    and the rules select (the local launcher names its jobs the same)."""
+    import yaml
+
+    objects = environments()[env]
+    [cm] = [
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-prometheus")
+    ]
+    config = yaml.safe_load(cm["data"]["prometheus.yml"])
+    [pods_job] = [j for j in config["scrape_configs"] if "kubernetes_sd_configs" in j]
+    targets = {}
+    for pod in pod_specs(objects):
+        target = _relabel(_meta(pod), pods_job["relabel_configs"])
+        if target is not None:
+            targets[pod.owner] = target
+    assert targets, "no pod is scraped"
+    for owner, target in targets.items():
+        port = int(target["__address__"].rsplit(":", 1)[1])
+        pod = next(p for p in pod_specs(objects) if p.owner == owner)
+        assert port == int(pod.annotations["prometheus.io/port"]), owner
+    jobs = {t["job"] for t in targets.values()}
+    assert {"predictor", "transformer", "frontend"} <= jobs, targets
+    for job, where in _selected_jobs().items():
+        assert job in jobs, f'{", ".join(sorted(where))} select job="{job}"; scraped: {jobs}'
+    # The same names as the local Prometheus (monitoring/prometheus.py: a job per service).
+    import dataclasses
+
+    from monitoring.prometheus import Targets
+
+    local = {f.name for f in dataclasses.fields(Targets)}
+    assert local <= jobs, f"local jobs {local}, cluster jobs {jobs}"
+
+
+# Settings properties the frontend reads, and the variables they come from.
+SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
+# Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
+# (frontend/services.py), the metrics endpoint listens on all addresses by default.
+FRONTEND_DEFAULTS_OK = {"BUKVA_FEEDBACK_OUTBOX", "BUKVA_METRICS_ADDRESS"}
+
+
+def _frontend_reads() -> dict[str, set[str]]:
+    """Each bukva setting the frontend's code reads (as its variable), with the files."""
+    pattern = re.compile(
+        r"(?:settings\(\)|config|Settings\.from_env\(\))\.([a-z_]+)"
+        r"|getattr\(config, \"([a-z_]+)\""
+    )
+    fields = {v.lower() for v in ENV_VARS}
+    reads: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "frontend").glob("*.py")):
+        for m in pattern.finditer(path.read_text()):
+            attr = m[1] or m[2]
+            var = SETTINGS_PROPERTIES.get(attr) or (attr.upper() if attr in fields else None)
+            assert var, f"{path.name} reads Settings.{attr}: map it to its variable here"
+            reads.setdefault(var, set()).add(path.name)
+    return reads
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_frontend_pod_sets_what_its_pages_read(env: str) -> None:
+    """Every setting the app's pages read is set in its pod (its Deployment or its image), so
+    no page falls back to a laptop default (127.0.0.1, an embedded SQLite registry)."""
+    reads = _frontend_reads()
+    assert {"MLFLOW_TRACKING_URI", "BUKVA_INFERENCE_URL", "BUKVA_PROMETHEUS_URL"} <= set(reads)
+    [pod] = [p for p in pod_specs(environments()[env]) if p.owner.endswith("-frontend")]
+    names = {e["name"] for c in containers(pod.spec) for e in c.get("env", [])}
+    dockerfile = (ROOT / "frontend" / "Dockerfile").read_text()
+    image = set(
+        re.findall(r"\b([A-Z_]+)=", " ".join(re.findall(r"^ENV .*(?:\\\n.*)*", dockerfile, re.M)))
+    )
+    for var, files in reads.items():
+        if var in FRONTEND_DEFAULTS_OK:
+            continue
+        assert var in names | image, (
+            f"{', '.join(sorted(files))} read {var}; the pod does not set it"
+        )

@@ -114,3 +114,49 @@ the training Jobs read them from there, so each URL is written in one template o
       optional: true
       {{- end }}
 {{- end }}
+
+{{/* A NetworkPolicy admitting to one component's pods only what is listed:
+(dict "root" $ "component" C "rules" (list (dict "ports" PORTS "from" COMPONENTS "ingress" BOOL)...)).
+PORTS are the pods' container port names or numbers; COMPONENTS are the
+app.kubernetes.io/component labels of bukva pods in this namespace that may connect; "ingress"
+also admits the ingress controller's namespaces (networkPolicy.ingressNamespaces). Nothing else
+reaches the pods (egress is not restricted). */}}
+{{- define "bukva-lib.networkPolicy" -}}
+{{- $root := .root }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "bukva-lib.component" (dict "root" $root "component" .component) }}
+  labels:
+    {{- include "bukva-lib.labels" (dict "root" $root "component" .component) | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "bukva-lib.selectorLabels" (dict "root" $root "component" .component) | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    {{- range .rules }}
+    {{- /* a rule with no peer would admit everyone: it is left out instead */}}
+    {{- if or .from .ingress }}
+    - ports:
+        {{- range .ports }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      from:
+        {{- range .from }}
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/part-of: bukva
+              app.kubernetes.io/component: {{ . }}
+        {{- end }}
+        {{- if .ingress }}
+        - namespaceSelector:
+            matchExpressions:
+              - key: kubernetes.io/metadata.name
+                operator: In
+                values: {{ toJson $root.Values.networkPolicy.ingressNamespaces }}
+        {{- end }}
+    {{- end }}
+    {{- end }}
+{{- end }}

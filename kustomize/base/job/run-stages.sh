@@ -8,8 +8,12 @@
 #      and the dvc.lock the previous Job left in the remote (the data Job's hashes reach the
 #      train Job this way, not through the lock baked into the image)
 #   3. dvc repro --pull (inputs from the remote), dvc push (outputs for the next Job)
-#   4. job_state.py finish: dvc.lock back to the remote; the registration (what `register`
-#      decided) as the container's termination message, which scripts/cluster-train.sh reads
+#   4. job_state.py redo: when `register` is one of DVC_STAGES but DVC skipped it (nothing
+#      changed) and no earlier Job kept a verdict for the same inputs, the stages that decide
+#      again (evaluate, register), forced
+#   5. job_state.py finish: dvc.lock back to the remote; the verdict (what `register` decided,
+#      here or, for the same inputs, in an earlier Job) as the container's termination
+#      message, which scripts/cluster-lib.sh reads
 set -eu
 dvc remote add --local --force --default cluster "$DVC_REMOTE_URL"
 dvc remote modify --local cluster endpointurl "$AWS_ENDPOINT_URL"
@@ -20,6 +24,11 @@ if [ -n "${DVC_FORCE:-}" ]; then
 fi
 # shellcheck disable=SC2086
 dvc repro --pull --single-item $DVC_STAGES
+redo=$(python "$(dirname "$0")/job_state.py" redo)
+if [ -n "$redo" ]; then
+  # shellcheck disable=SC2086
+  dvc repro --pull --single-item --force $redo
+fi
 # shellcheck disable=SC2086
 dvc push $DVC_STAGES
 python "$(dirname "$0")/job_state.py" finish
