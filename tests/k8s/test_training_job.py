@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_support import kustomize
+from k8s_support import ROOT, kustomize
 from local_cluster import Cluster, find, image_workspace
 
 pytestmark = pytest.mark.k8s
