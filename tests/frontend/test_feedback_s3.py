@@ -15,14 +15,17 @@ from bukva.storage import (
     FeedbackOutbox,
     FeedbackRecord,
     StoreUnavailable,
+    canonical_drawing,
     feedback_counts,
     open_store,
 )
 from tests.support import s3 as support_s3
+from tests.support.drawings import canvas_png
 
 pytestmark = pytest.mark.integration
 
-PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
+DRAWING = canonical_drawing(canvas_png())
+PNG = DRAWING.png
 
 
 @pytest.fixture
@@ -69,6 +72,7 @@ def record(label: str) -> FeedbackRecord:
         predicted_uppercase=False,
         probability=0.8,
         model_version="1",
+        image_sha256=DRAWING.sha256,
     )
 
 
