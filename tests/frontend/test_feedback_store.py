@@ -216,7 +216,7 @@ def test_stored_drawing_is_the_canonical_grey_canvas_image(tmp_path: Path) -> No
     assert canonical_drawing(drawing.png) == drawing  # re-encoding the stored form is stable
 
     store = LocalStore(tmp_path / "feedback")
-    rec = record()
+    rec = record(image_sha256=drawing.sha256)
     FeedbackOutbox(store, tmp_path / "outbox").submit(rec, drawing.png)
     assert store.get(rec.image_key) == drawing.png
     assert json.loads(store.get(rec.record_key))["image_sha256"] == drawing.sha256
