@@ -114,7 +114,13 @@ def canonical_drawing(data: bytes, limits: DecodeLimits = CANVAS_LIMITS) -> Cano
     Raises:
         ImageError: empty, too large (bytes or pixels), not PNG/JPEG, or corrupt.
     """
-    image = decode_image(data, limits).convert("RGBA")
+    return canonical_image(decode_image(data, limits))
+
+
+def canonical_image(image: Image.Image) -> CanonicalDrawing:
+    """`canonical_drawing` for an image already decoded (with `CANVAS_LIMITS`): the app
+    decodes the canvas's bytes once, for the model's preview and for the stored form."""
+    image = image.convert("RGBA")
     flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("L")
     if flat.size != (CANVAS_SIDE, CANVAS_SIDE):
         scale = CANVAS_SIDE / max(flat.size)
