@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +142,6 @@ def used_records(raw: Path) -> dict[str, dict]:
         return {}
     manifest = json.loads(path.read_text(encoding="utf-8"))
     return dict(manifest.get(NAME, {}).get("used", {}))
-
-
-def reviewed_per_class(used: dict[str, dict]) -> dict[str, int]:
-    """How many reviewed (approved) drawings per class a training set took, from `used_records`
-    or the same mapping logged with a model (for the Model page)."""
-    counts = Counter(row["label"] for row in used.values() if row.get("review") == APPROVED)
-    return {c: counts[c] for c in CLASSES if counts[c]}
 
 
 def prepare(raw: Path, params: dict) -> Prepared:

@@ -41,7 +41,7 @@ import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -577,3 +577,32 @@ def reviewed_counts(store: ObjectStore) -> Counter[str]:
     """Approved records per class character."""
     records, _ = stored_records(store)
     return Counter(r.record.label for r in records if r.review == APPROVED)
+
+
+# Provenance: what a model learned from. Ingest lists the feedback a training set used (id ->
+# sha256, label, uppercase, review; `pipelines.sources.feedback.used_records`); its per-class
+# count of reviewed drawings travels with the model as this registry tag (JSON), which the Model
+# page reads from the champion's version tags.
+PROVENANCE_TAG = "feedback.reviewed_per_class"
+
+
+def reviewed_per_class(used: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """How many reviewed (approved) drawings per class a training set took, classes in order."""
+    counts = Counter(row.get("label") for row in used.values() if row.get("review") == APPROVED)
+    return {c: counts[c] for c in CLASSES if counts[c]}
+
+
+def provenance_tag(used: Mapping[str, Mapping[str, Any]]) -> str:
+    """`reviewed_per_class` as the compact JSON of the PROVENANCE_TAG tag."""
+    return json.dumps(reviewed_per_class(used), ensure_ascii=False, separators=(",", ":"))
+
+
+def reviewed_from_tags(tags: Mapping[str, Any]) -> dict[str, int]:
+    """The per-class reviewed counts of a model version's tags (empty when absent or bad)."""
+    try:
+        value = json.loads(str(tags.get(PROVENANCE_TAG) or "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {c: int(n) for c, n in value.items() if c in CLASSES and isinstance(n, int) and n > 0}

@@ -210,3 +210,27 @@ def test_review_shows_the_unlikely_first_and_a_rejected_record_does_not_train(ho
     manifest = ingest_feedback(str(home / "feedback"), home / "raw" / "feedback")
     assert sorted(manifest["used"]) == sorted([sure_a.id, sure_b.id])
     assert not (home / "raw" / "feedback" / f"{doubtful_b.id}.png").exists()
+
+
+def draw_page() -> None:
+    from frontend import draw
+
+    draw.render("en")
+
+
+def test_drawing_page_refuses_an_oversized_payload_before_decoding_it(home: Path):
+    from frontend.canvas import MAX_PNG_BYTES, parse_state
+
+    huge = "data:image/png;base64," + "A" * (4 * MAX_PNG_BYTES // 3 + 8)
+    state = parse_state({"png": huge, "ids": [1], "seq": 1})
+    assert state.png is None and f"the limit is {MAX_PNG_BYTES}" in state.error
+
+    app = AppTest.from_function(draw_page, default_timeout=60)
+    app.session_state["canvas"] = {"drawing": {"png": huge, "ids": [1], "seq": 1}}
+    app.run()
+    assert not app.exception
+    assert any(
+        e.value.startswith("This drawing was refused and nothing was stored") for e in app.error
+    )
+    assert not [b for b in app.button if b.key == "fb-save"]  # no feedback form to save it
+    assert not (home / "feedback").exists()

@@ -15,9 +15,12 @@ from bukva.storage import (
     FeedbackRecord,
     LocalStore,
     canonical_drawing,
+    provenance_tag,
+    reviewed_from_tags,
+    reviewed_per_class,
     set_review,
 )
-from pipelines.sources.feedback import collect, prepare, reviewed_per_class, used_records
+from pipelines.sources.feedback import collect, prepare, used_records
 from pipelines.split import assign_splits, assign_with_feedback
 
 
@@ -227,4 +230,8 @@ def test_ingest_manifest_names_the_records_a_training_set_used(raw_data, store_d
 
     assert used["a1"]["sha256"] == hashlib.sha256(png).hexdigest()
     assert reviewed_per_class(used) == {"7": 1, "г": 1}
+    tag = provenance_tag(used)  # what travels with the model to the Model page
+    assert tag == '{"7":1,"г":1}'
+    assert reviewed_from_tags({"feedback.reviewed_per_class": tag}) == {"7": 1, "г": 1}
+    assert reviewed_from_tags({"feedback.reviewed_per_class": "not json"}) == {}
     assert used_records(tmp_path / "nowhere") == {}
