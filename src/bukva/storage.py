@@ -24,9 +24,10 @@ came. The JSON is checked against the schema when written (`FeedbackRecord.to_js
 when ingested. The outbox is bounded (`FeedbackOutbox.max_pending`): when full, a new record is
 refused with `OutboxFull` and everything already queued stays.
 
-Standard library, jsonschema and filelock (both in the `frontend` and `pipelines` extras, the
-users of this module), plus boto3 for S3 (imported by `bukva.s3` only when an S3 store is
-used); `s3://` URIs are parsed by `bukva.s3.S3Location`, here as everywhere.
+Standard library and Pillow; jsonschema and filelock imported where used (both in the
+`frontend` and `pipelines` extras, the users of this module), and boto3 for S3 (imported by
+`bukva.s3` only when an S3 store is used); `s3://` URIs are parsed by `bukva.s3.S3Location`,
+here as everywhere.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from filelock import FileLock, Timeout
 from PIL import Image
 
 from bukva.alphabet import CLASSES, DEFAULT_MODE, check_mode, is_digit
@@ -411,6 +411,8 @@ class FeedbackOutbox:
         body = record.to_json()  # validates
         if record.schema_version >= 3:
             check_canonical(png, record.image_sha256)
+        from filelock import FileLock
+
         self.directory.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.directory / ".enqueue.lock"), timeout=10):
             waiting = self.pending()
@@ -454,6 +456,8 @@ class FeedbackOutbox:
             StoreUnavailable: at the first record the store refuses (the rest stay queued).
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock, Timeout
+
         lock = FileLock(str(self.directory / ".lock"))
         try:
             lock.acquire(timeout=0)
