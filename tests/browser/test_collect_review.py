@@ -44,7 +44,7 @@ def test_collect_then_review_then_the_rejected_drawing_does_not_train(
     page: Page, stack: Stack, tmp_path
 ) -> None:
     before = set(records_by_id(stack))
-    page.goto(f"{stack.url}/collect?lang=en")
+    page.goto(f"{stack.url}/collect?lang=English")
     expect(page.locator("canvas").first).to_be_visible()
     settle(page)
     asked = []
@@ -71,7 +71,7 @@ def test_collect_then_review_then_the_rejected_drawing_does_not_train(
 
     # Review: the first drawing is marked wrong, the rest approved.
     rejected = collected[0]["id"]
-    page.goto(f"{stack.url}/review?lang=en")
+    page.goto(f"{stack.url}/review?lang=English")
     settle(page)
     box = page.locator(f".st-key-rv-{rejected}")
     expect(box).to_be_visible()
