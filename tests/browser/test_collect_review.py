@@ -77,7 +77,7 @@ def test_collect_then_review_then_the_rejected_drawing_does_not_train(
     expect(box).to_be_visible()
     box.get_by_text("Wrong").click()
     settle(page)
-    page.get_by_role("button", name=re.compile(r"Approve the rest")).click()
+    page.get_by_role("button", name=re.compile(r"Approve the rest of these")).click()
     expect(page.get_by_text(re.compile(r"Approved: \d+, rejected: 1\."))).to_be_visible()
     decision = json.loads(stack.read(f"feedback/reviews/{rejected}.json"))
     assert decision["status"] == "rejected"

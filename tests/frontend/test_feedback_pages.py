@@ -199,13 +199,19 @@ def test_review_shows_the_unlikely_first_and_a_rejected_record_does_not_train(ho
     assert boxes == [f"rv-{doubtful_b.id}", f"rv-{sure_b.id}", f"rv-{sure_a.id}"]
     assert [m.value for m in app.markdown if m.value.startswith("**")] == ["**Бб**", "**Аа**"]
 
-    app.checkbox(key=f"rv-{doubtful_b.id}").check().run()
+    app.checkbox(key=f"rv-{doubtful_b.id}").check()  # a form: sent with the button
     app.button(key="review-apply").click().run()
     assert not app.exception
     assert app.success[0].value == "Approved: 2, rejected: 1."
     assert [i.value for i in app.info] == [TEXT["en"]["review_empty"]]
     statuses = {r.record.id: r.review for r in stored_records(store)[0]}
     assert statuses == {sure_a.id: APPROVED, doubtful_b.id: REJECTED, sure_b.id: APPROVED}
+
+    late = saved(store, outbox, "в", 0.5, 60)  # arrives while the page is open
+    app.run()
+    assert [i.value for i in app.info] == [TEXT["en"]["review_empty"]]  # read once per visit
+    app.button(key="review-refresh").click().run()
+    assert [c.key for c in app.checkbox] == [f"rv-{late.id}"]
 
     manifest = ingest_feedback(str(home / "feedback"), home / "raw" / "feedback")
     assert sorted(manifest["used"]) == sorted([sure_a.id, sure_b.id])
