@@ -311,3 +311,28 @@ def test_reviews_order_the_unlikely_first_and_count_approved(tmp_path: Path) -> 
     assert feedback_counts(store) == {"а": 1, "б": 1, "в": 1}  # decisions are no records
     with pytest.raises(ValueError, match="approved or rejected"):
         set_review(store, sure, "maybe")
+
+
+def test_stored_drawing_gives_the_model_the_same_input_as_the_browsers_png() -> None:
+    """The canonical PNG is the canvas image the model was given: the same 28x28 input,
+    antialiased (partly transparent) stroke edges included."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFilter
+
+    from bukva.preprocess import decode_image, normalize
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+        pen = ImageDraw.Draw(image)
+        for _ in range(3):
+            points = [tuple(int(v) for v in rng.integers(30, 250, 2)) for _ in range(4)]
+            pen.line(points, fill=(0, 0, 0, 255), width=18, joint="curve")
+        image = image.filter(ImageFilter.GaussianBlur(1.5))  # soft edges, as a browser draws
+        raw = io.BytesIO()
+        image.save(raw, format="PNG")
+        stored = canonical_drawing(raw.getvalue()).png
+        np.testing.assert_allclose(
+            normalize(decode_image(stored)), normalize(decode_image(raw.getvalue())), atol=1e-6
+        )
