@@ -1,8 +1,8 @@
 """Entry point: `streamlit run frontend/app.py` (or `make app`).
 
-Sets up the page, the language toggle and the pages (draw, model, monitoring). Streamlit runs this
-file as a script with only `frontend/` on the path, so the checkout's root is added first to
-import the `frontend` package the same way tests do.
+Sets up the page, the language toggle and the pages (draw, collect, review, model,
+monitoring). Streamlit runs this file as a script with only `frontend/` on the path, so the
+checkout's root is added first to import the `frontend` package the same way tests do.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 def _main() -> None:
     import streamlit as st
 
-    from frontend import draw, model_card, monitoring, services
+    from frontend import collect, draw, model_card, monitoring, review, services
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
@@ -39,6 +39,18 @@ def _main() -> None:
             icon=":material/draw:",
             url_path="draw",
             default=True,
+        ),
+        st.Page(
+            lambda: collect.render(lang),
+            title=text(lang, "page_collect"),
+            icon=":material/edit_note:",
+            url_path="collect",
+        ),
+        st.Page(
+            lambda: review.render(lang),
+            title=text(lang, "page_review"),
+            icon=":material/fact_check:",
+            url_path="review",
         ),
         st.Page(
             lambda: model_card.render(lang),

@@ -27,10 +27,14 @@ from typing import Any
 
 import streamlit as st
 
+from bukva.storage import CANVAS_LIMITS
+
 NAME = "bukva_canvas"
 SIDE = 280  # drawing resolution: 10x the model's 28 px input
 STROKE_WIDTH = 18  # ~1/15 of the side: after normalisation about MNIST's 2-3 px strokes
 PNG_PREFIX = "data:image/png;base64,"
+MAX_PNG_BYTES = CANVAS_LIMITS.max_bytes  # a canvas PNG is a few kB
+MAX_BASE64 = 4 * ((MAX_PNG_BYTES + 2) // 3)
 HERE = Path(__file__).resolve().parent
 
 
@@ -42,6 +46,7 @@ class CanvasDrawing:
     png: bytes | None = None
     stroke_ids: tuple[int, ...] = ()
     seq: int = 0
+    error: str = ""  # why the browser's drawing was refused unread (too large)
 
     @property
     def last_stroke(self) -> int:
@@ -69,6 +74,10 @@ def parse_state(value: Any, drop_through: int = 0) -> CanvasDrawing:
         return CanvasDrawing(None, (), seq)
     if max(ids) <= drop_through:
         return CanvasDrawing(None, (), seq)
+    encoded = len(png) - len(PNG_PREFIX)
+    if encoded > MAX_BASE64:  # checked before decoding: the browser is not trusted
+        size = encoded * 3 // 4
+        return CanvasDrawing(None, (), seq, f"{size} bytes; the limit is {MAX_PNG_BYTES}")
     try:
         data = base64.b64decode(png[len(PNG_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):

@@ -25,8 +25,8 @@ from PIL import Image
 from bukva.alphabet import CLASSES, DEFAULT_MODE, MODES, is_digit
 from bukva.geometry import GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
-from bukva.storage import FeedbackRecord, StoreUnavailable
-from frontend import answer, canvas, services
+from bukva.storage import CANVAS_LIMITS
+from frontend import answer, canvas, feedback, services
 from frontend.client import InferenceError, InferenceUnavailable, Prediction
 from frontend.i18n import text
 
@@ -56,28 +56,31 @@ clip:rect(0 0 0 0)}
 
 @dataclass(frozen=True)
 class Drawing:
-    """The canvas's current PNG, its hash and the 28x28 image the model will see."""
+    """The canvas's current PNG, its hash, the image decoded from it (once) and the 28x28
+    image the model will see."""
 
     png: bytes
     digest: str
     preview: np.ndarray  # float32 [28, 28]
+    image: Image.Image | None = None
 
 
 def read_drawing(png: bytes | None) -> Drawing | None:
     """The drawing on the canvas, or None when nothing is drawn.
 
     Raises:
-        ImageError: the canvas sent an image `bukva.preprocess` cannot read (or too large:
-            the bytes come from the browser, so they get the same limits as the service's).
+        ImageError: the canvas sent an image `bukva.preprocess` cannot read, or one too large
+            for a canvas drawing (`bukva.storage.CANVAS_LIMITS`: the bytes come from the
+            browser). Decoded once: the stored form is made from the same image.
     """
     if not png:
         return None
-    image = decode_image(png)
+    image = decode_image(png, CANVAS_LIMITS)
     try:
         preview = normalize(image)
     except BlankImageError:
         return None
-    return Drawing(png, hashlib.sha256(png).hexdigest()[:16], preview)
+    return Drawing(png, hashlib.sha256(png).hexdigest()[:16], preview, image)
 
 
 def preview_image(preview: np.ndarray) -> Image.Image:
@@ -192,34 +195,15 @@ def _save_feedback(
     label: str,
     uppercase: bool | None,
 ) -> None:
-    """Queue the record, try to deliver it, then clear the saved strokes from the canvas with
-    a message (a whole page rerun: the messages sit outside the drawing fragment)."""
-    version = prediction.model_version or services.served_model_version(
-        services.settings().bukva_inference_url
-    )
-    record = FeedbackRecord(
-        label=label,
-        uppercase=uppercase,
-        predicted=prediction.top if prediction.status == "ok" else "",
-        predicted_uppercase=prediction.uppercase,
-        probability=prediction.probabilities[0] if prediction.probabilities else 0.0,
-        model_version=version or "unknown",
-        top_labels=list(prediction.labels),
-        top_probabilities=[round(p, 6) for p in prediction.probabilities],
-        mode=prediction.mode,
-    )
-    try:
-        delivery = services.outbox().submit(record, drawing.png)
-    except (OSError, StoreUnavailable, ValueError) as exc:  # the local disk failed
-        st.session_state["notice"] = ("error", text(lang, "save_failed", reason=exc))
-        st.rerun()  # the drawing stays on the canvas: the person can try again
-    services.metrics().record_feedback(record.agrees, delivery.stored)
-    if delivery.stored:
-        notice = ("success", text(lang, "saved", text=record.text))
-    else:
-        notice = ("warning", text(lang, "queued", text=record.text, pending=delivery.pending))
-    st.session_state["notice"] = notice
-    canvas.clear_saved(strokes)
+    """Save the drawing (`frontend.feedback.submit`: rate limit, stored form, outbox), then
+    clear the saved strokes from the canvas with a message (a whole page rerun: the messages sit
+    outside the drawing fragment). When nothing was saved the drawing stays on the canvas, so
+    the person can try again."""
+    image = drawing.image if drawing.image is not None else decode_image(drawing.png, CANVAS_LIMITS)
+    kind, message, record = feedback.submit(lang, image, prediction, label, uppercase)
+    st.session_state["notice"] = (kind, message)
+    if record is not None:
+        canvas.clear_saved(strokes)
     st.rerun()
 
 
@@ -289,6 +273,9 @@ def _workspace(lang: str) -> None:
     strokes = canvas.peek()
     with left:
         mode = _mode_choice(lang)
+    if strokes.error:  # refused before decoding (too large): no answer, nothing stored
+        with right:
+            st.error(text(lang, "refused", reason=strokes.error))
     with right:
         drawing, prediction = _answer(lang, strokes, mode, started, started_at)
     with left:

@@ -76,6 +76,35 @@ TEXT: dict[str, dict[str, str]] = {
         "total": "Усього: {n}",
         "count": "кількість",
         "character": "символ",
+        "rate_limited": "Не збережено: за останню хвилину ви зберегли {count} малюнків, а можна "
+        "{limit} на хвилину — щоб навчальні дані не залило однією рукою. Спробуйте за {wait} с.",
+        "outbox_full": "Не збережено: {reason}. Спробуйте, коли сховище відгуків запрацює.",
+        "refused": "Цей малюнок не прийнято й не збережено: {reason}",
+        "page_collect": "Збирати",
+        "collect_title": "Допоможіть моделі: намалюйте, що вона просить",
+        "collect_help": "Модель просить символи, які розпізнає найгірше і яких ще мало у "
+        "відгуках. Намалюйте саме цей символ і натисніть «Зберегти».",
+        "collect_prompt": "Намалюйте: {char}",
+        "collect_upper": "велику літеру",
+        "collect_lower": "малу літеру",
+        "collect_digit": "цифру",
+        "collect_skip": "Інший символ",
+        "collect_saved": "Дякуємо! «{text}» збережено. Наступний символ:",
+        "collect_nothing": "Полотно порожнє: спершу намалюйте символ.",
+        "collect_count": "Зібрано в цьому сеансі: {n}",
+        "page_review": "Перевірка",
+        "review_title": "Перевірка відгуків перед навчанням",
+        "review_help": "Нові малюнки за символами; спершу ті, чий підпис модель вважала "
+        "найменш імовірним. Позначте хибні й натисніть «Схвалити решту»: до навчання "
+        "потрапляють лише схвалені (params.yaml ingest.feedback_reviewed_only).",
+        "review_empty": "Нових відгуків немає: усе перевірено.",
+        "review_reject": "Хибний",
+        "review_approve_rest": "Схвалити решту ({n}), відхилити позначені",
+        "review_refresh": "Оновити",
+        "review_done": "Схвалено: {approved}, відхилено: {rejected}.",
+        "review_counts": "Нових: {new} · схвалених: {approved} · відхилених: {rejected}",
+        "review_unreadable": "Не вдалося прочитати записів: {n} (наприклад, {key}: {reason})",
+        "review_probability": "модель: {p}",
     },
     "en": {
         "app_title": "Bukva: hand-drawn letter recognition",
@@ -143,6 +172,36 @@ TEXT: dict[str, dict[str, str]] = {
         "total": "Total: {n}",
         "count": "count",
         "character": "character",
+        "rate_limited": "Not saved: you saved {count} drawings in the last minute and the limit "
+        "is {limit} a minute, so that no one hand floods the training data. Try again in "
+        "{wait} s.",
+        "outbox_full": "Not saved: {reason}. Try again once the feedback store is back.",
+        "refused": "This drawing was refused and nothing was stored: {reason}",
+        "page_collect": "Collect",
+        "collect_title": "Help the model: draw what it asks for",
+        "collect_help": "The model asks for the characters it recognises worst and has the "
+        "least feedback for. Draw exactly that character and press “Save”.",
+        "collect_prompt": "Draw: {char}",
+        "collect_upper": "capital letter",
+        "collect_lower": "small letter",
+        "collect_digit": "digit",
+        "collect_skip": "Another character",
+        "collect_saved": "Thank you! “{text}” is saved. Next one:",
+        "collect_nothing": "The canvas is empty: draw the character first.",
+        "collect_count": "Collected in this session: {n}",
+        "page_review": "Review",
+        "review_title": "Review feedback before it trains",
+        "review_help": "New drawings by character; first those whose label the model found "
+        "least likely. Mark the wrong ones and press “Approve the rest”: only approved "
+        "drawings train (params.yaml ingest.feedback_reviewed_only).",
+        "review_empty": "No new feedback: everything is reviewed.",
+        "review_reject": "Wrong",
+        "review_approve_rest": "Approve the rest of these {n}, reject the ticked",
+        "review_refresh": "Refresh",
+        "review_done": "Approved: {approved}, rejected: {rejected}.",
+        "review_counts": "New: {new} · approved: {approved} · rejected: {rejected}",
+        "review_unreadable": "Records that could not be read: {n} (e.g. {key}: {reason})",
+        "review_probability": "model: {p}",
     },
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from bukva.settings import Settings
-from bukva.storage import FeedbackOutbox, ObjectStore, open_store
+from bukva.storage import DEFAULT_MAX_PENDING, FeedbackOutbox, ObjectStore, open_store
 from frontend.client import InferenceClient
 from frontend.metrics import FrontendMetrics, serve
 
@@ -44,7 +44,7 @@ def feedback_store() -> ObjectStore:
 
 
 def outbox_dir(config: Settings) -> Path:
-    """The outbox folder: BUKVA_FEEDBACK_OUTBOX (once Settings has that field), else
+    """The outbox folder: BUKVA_FEEDBACK_OUTBOX, else
     `feedback-outbox` in BUKVA_HOME; the system temp folder when that cannot be written (a
     container with a read-only root file system mounts a writable volume at /tmp)."""
     folder = Path(getattr(config, "bukva_feedback_outbox", "") or DEFAULT_OUTBOX)
@@ -60,7 +60,12 @@ def outbox_dir(config: Settings) -> Path:
 def outbox() -> FeedbackOutbox:
     """The feedback outbox, with a daemon thread that delivers queued records once the store
     is back, even when nobody is using the app."""
-    box = FeedbackOutbox(feedback_store(), outbox_dir(settings()))
+    config = settings()
+    try:
+        limit = max(1, int(config.bukva_feedback_outbox_max))
+    except ValueError:
+        limit = DEFAULT_MAX_PENDING
+    box = FeedbackOutbox(feedback_store(), outbox_dir(config), max_pending=limit)
     stop = threading.Event()
     thread = threading.Thread(
         target=box.retry_forever, args=(stop, RETRY_INTERVAL_S), name="feedback-outbox", daemon=True

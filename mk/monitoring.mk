@@ -13,8 +13,12 @@ rules-check: ## Check and unit-test the Prometheus rules with promtool
 	promtool check rules monitoring/rules/bukva.rules.yml
 	cd monitoring/rules && promtool test rules bukva.rules.test.yml
 
+.PHONY: review
+review: $(ENV_STAMP) ## List new feedback, most doubtful first (python -m pipelines.review: reject ID, approve-all)
+	$(BIN)/python -m pipelines.review list
+
 .PHONY: retrain
-retrain: $(ENV_STAMP) ## Re-read the feedback store (params ingest.feedback), re-run the pipeline, gate and register
+retrain: $(ENV_STAMP) ## Re-read the feedback store (params ingest.feedback; reviewed records only), re-run the pipeline, gate and register
 	$(BIN)/dvc repro --force --single-item ingest
 	$(BIN)/dvc repro
 	cat reports/registration.json

@@ -22,11 +22,18 @@ from pipelines.sources import feedback as feedback_source
 from pipelines.sources import fonts, mnist, rukopys
 
 
-def ingest(source: Path, dest: Path, feedback: str = "", font_dir: Path = fonts.FONT_DIR) -> dict:
+def ingest(
+    source: Path,
+    dest: Path,
+    feedback: str = "",
+    font_dir: Path = fonts.FONT_DIR,
+    reviewed_only: bool = True,
+) -> dict:
     """Validate `source` (a mirror with rukopys/ and mnist/) and copy it into `dest`, and the
     block-letter fonts from `font_dir` (where Debian installs them) into `dest`/fonts; with
     `feedback` (a folder or s3:// URI of the feedback store), also copy its records into
-    `dest`/feedback (see pipelines.sources.feedback).
+    `dest`/feedback (see pipelines.sources.feedback): never rejected ones, and with
+    `reviewed_only` only approved ones.
 
     Returns:
         The manifest: counts per class and case, unlabelled files, bounding-box problems.
@@ -64,7 +71,9 @@ def ingest(source: Path, dest: Path, feedback: str = "", font_dir: Path = fonts.
         from bukva.settings import Settings
 
         endpoint = Settings.from_env().aws_endpoint_url
-        collected = feedback_source.collect(feedback, dest / feedback_source.NAME, endpoint)
+        collected = feedback_source.collect(
+            feedback, dest / feedback_source.NAME, endpoint, reviewed_only=reviewed_only
+        )
         if collected["records"] or collected["skipped"]:
             manifest["feedback"] = collected
         else:  # an empty store changes nothing: data/raw stays byte-identical
@@ -97,11 +106,15 @@ def print_summary(manifest: dict) -> None:
         log("ingest", f"warning: {name}: {problem}")
     if "feedback" in manifest:
         fb = manifest["feedback"]
+        reasons = Counter(reason.split(":")[0] for reason in fb["skipped"].values())
         log(
             "ingest",
             f"feedback {fb['store']}: {fb['records']} records, {len(fb['duplicates'])} "
-            f"duplicates dropped, {len(fb['skipped'])} broken records skipped",
+            f"duplicates dropped, skipped: {dict(reasons) or 'none'}",
         )
+        for key, reason in fb["skipped"].items():
+            if reason.startswith("invalid"):
+                log("ingest", f"warning: feedback {key}: {reason}")
 
 
 def main() -> None:
@@ -117,12 +130,21 @@ def main() -> None:
         help="feedback store, folder or s3:// URI (default: params.yaml ingest.feedback; "
         "empty: no feedback)",
     )
+    parser.add_argument(
+        "--all-feedback",
+        action="store_true",
+        help="take feedback nobody reviewed yet too (rejected records never; default: "
+        "params.yaml ingest.feedback_reviewed_only)",
+    )
     args = parser.parse_args()
     params = load_params("ingest")
     source = fetch.resolve(args.source if args.source is not None else params.get("source", ""))
     feedback = args.feedback if args.feedback is not None else params.get("feedback") or ""
     font_dir = Path(params.get("fonts") or fonts.FONT_DIR)
-    print_summary(ingest(source, Path(args.out), feedback, font_dir))
+    reviewed_only = bool(params.get("feedback_reviewed_only", True))
+    if args.all_feedback:
+        reviewed_only = False
+    print_summary(ingest(source, Path(args.out), feedback, font_dir, reviewed_only))
 
 
 if __name__ == "__main__":

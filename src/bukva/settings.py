@@ -48,6 +48,12 @@ class Settings:
     # Local queue for feedback while the store is down (relative to BUKVA_HOME). In a container
     # with a read-only root, point it at a writable volume (the app falls back to /tmp).
     bukva_feedback_outbox: str = "feedback-outbox"
+    # Most records that outbox holds while the store is down; when full, new feedback is
+    # refused with a message (what is queued is kept). Put the outbox on a volume that
+    # survives a pod restart.
+    bukva_feedback_outbox_max: str = "1000"
+    # Feedback saves allowed per app session in any 60 s (the app says why when refused).
+    bukva_feedback_per_minute: str = "20"
     # S3-compatible endpoint (MinIO in the cluster); empty means AWS itself.
     aws_endpoint_url: str = ""
     # The same endpoint for MLflow's own S3 client (tracking server, direct s3:// model reads).

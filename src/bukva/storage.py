@@ -2,9 +2,13 @@
 
 A feedback record is two objects side by side, under the class of the confirmed character:
 
-    <root>/<class>/<id>.png    the drawing as the canvas produced it (RGBA PNG)
+    <root>/<class>/<id>.png    the drawing as the model was given it, re-encoded: a 280x280
+                               grey PNG (ink on white, no other chunks), `canonical_drawing`
     <root>/<class>/<id>.json   label, case, the model's answer and version, the mode the
-                               person drew in, timestamp
+                               person drew in, the prompt (collection mode), the PNG's sha256,
+                               timestamp; valid against `schemas/feedback-record.schema.json`
+    <root>/reviews/<id>.json   a person's decision on the record (approved or rejected),
+                               written by the Review page or `python -m pipelines.review`
 
 `<class>` is the class character (lowercase letter or digit, `bukva.alphabet.CLASSES`); the
 case lives in the JSON, so no two folders differ only by case. The JSON is written last: a
@@ -15,32 +19,150 @@ Writes never go straight to the store: `FeedbackOutbox` first puts the record in
 local disk, then delivers it. Keys are fixed by the record id, so a delivery retried after a
 crash rewrites the same two objects and the store ends up with each record exactly once.
 
-Standard library, plus boto3 for S3 (imported by `bukva.s3` only when an S3 store is used);
-`s3://` URIs are parsed by `bukva.s3.S3Location`, here as everywhere.
+The browser's bytes are decoded once, with limits (`CANVAS_LIMITS`), and never stored as they
+came. The JSON is checked against the schema when written (`FeedbackRecord.to_json`) and again
+when ingested. The outbox is bounded (`FeedbackOutbox.max_pending`): when full, a new record is
+refused with `OutboxFull` and everything already queued stays.
+
+Standard library and Pillow; jsonschema and filelock imported where used (both in the
+`frontend` and `pipelines` extras, the users of this module), and boto3 for S3 (imported by
+`bukva.s3` only when an S3 store is used); `s3://` URIs are parsed by `bukva.s3.S3Location`,
+here as everywhere.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
+import functools
+import hashlib
+import io
 import json
 import os
 import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from PIL import Image
+
 from bukva.alphabet import CLASSES, DEFAULT_MODE, check_mode, is_digit
+from bukva.preprocess import DecodeLimits, ImageError, decode_image
 from bukva.s3 import S3Location, is_s3_uri
 from bukva.s3 import client as s3_client
 
-# 2: records carry `mode`. Version 1 records (no `mode`) were drawn before the app had modes,
-# which is mode "anything", and read as such.
-SCHEMA_VERSION = 2
+# 3: the PNG is the canonical grey canvas image and the record carries its sha256, its side,
+# the model's probability for the confirmed label, the source (canvas or collect) and the
+# prompt. 2: records carry `mode`. Version 1 records (no `mode`) were drawn before the app had
+# modes, which is mode "anything", and read as such. All three are read.
+SCHEMA_VERSION = 3
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "feedback-record.schema.json"
+CANVAS_SIDE = 280  # the app's canvas; every stored drawing has this size
+# The canvas sends a 280x280 PNG of a few kB; anything far larger is not a canvas drawing.
+CANVAS_LIMITS = DecodeLimits(max_bytes=512_000, max_pixels=1_048_576, max_side=1024)
+DEFAULT_MAX_PENDING = 1000  # records the outbox holds while the store is down
+REVIEWS = "reviews"  # folder of review decisions in the store
+APPROVED, REJECTED = "approved", "rejected"
+
+
+class InvalidRecord(ValueError):
+    """A record (JSON or drawing) that does not satisfy the schema; the message says where."""
+
+
+class OutboxFull(RuntimeError):
+    """The outbox already holds its limit of records; the new one was not queued."""
+
+
+@functools.cache
+def record_schema() -> dict:
+    """The feedback record's JSON schema (one file, versioned by `schema_version`)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate_record(body: Any) -> None:
+    """Check a record's JSON form against the schema.
+
+    Raises:
+        InvalidRecord: the first problem, with the field's path.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(record_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "record"
+        raise InvalidRecord(f"{where}: {error.message}")
+
+
+@dataclass(frozen=True)
+class CanonicalDrawing:
+    """A drawing as it is stored: the canvas image the model was given, re-encoded."""
+
+    png: bytes
+    sha256: str
+
+
+def canonical_drawing(data: bytes, limits: DecodeLimits = CANVAS_LIMITS) -> CanonicalDrawing:
+    """Decode untrusted image bytes once, with limits, and re-encode them as the stored form:
+    ink flattened onto white, grey (8-bit), CANVAS_SIDE square (a differently sized image is
+    fitted in, aspect kept), a PNG with no chunks beyond the image.
+
+    Raises:
+        ImageError: empty, too large (bytes or pixels), not PNG/JPEG, or corrupt.
+    """
+    return canonical_image(decode_image(data, limits))
+
+
+def canonical_image(image: Image.Image) -> CanonicalDrawing:
+    """`canonical_drawing` for an image already decoded (with `CANVAS_LIMITS`): the app
+    decodes the canvas's bytes once, for the model's preview and for the stored form."""
+    image = image.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("L")
+    if flat.size != (CANVAS_SIDE, CANVAS_SIDE):
+        scale = CANVAS_SIDE / max(flat.size)
+        size = (max(1, round(flat.width * scale)), max(1, round(flat.height * scale)))
+        fitted = Image.new("L", (CANVAS_SIDE, CANVAS_SIDE), 255)
+        resized = flat.resize(size, Image.Resampling.LANCZOS)
+        fitted.paste(resized, ((CANVAS_SIDE - size[0]) // 2, (CANVAS_SIDE - size[1]) // 2))
+        flat = fitted
+    out = io.BytesIO()
+    flat.save(out, format="PNG", optimize=True)
+    png = out.getvalue()
+    return CanonicalDrawing(png, hashlib.sha256(png).hexdigest())
+
+
+def check_canonical(png: bytes, sha256: str) -> None:
+    """Check stored bytes against their record: the digest, then the canonical form.
+
+    Raises:
+        InvalidRecord: the bytes are not what the record claims.
+    """
+    digest = hashlib.sha256(png).hexdigest()
+    if digest != sha256:
+        raise InvalidRecord(f"image sha256 is {digest[:12]}…, the record says {sha256[:12]}…")
+    try:
+        image = decode_image(png, CANVAS_LIMITS)
+    except ImageError as exc:
+        raise InvalidRecord(f"image: {exc}") from None
+    if image.format != "PNG" or image.mode != "L" or image.size != (CANVAS_SIDE, CANVAS_SIDE):
+        raise InvalidRecord(
+            f"image is {image.format} {image.mode} {image.width}x{image.height}; a stored "
+            f"drawing is a grey {CANVAS_SIDE}x{CANVAS_SIDE} PNG"
+        )
+
+
+def label_probability(
+    label: str, top_labels: list[str], top_probabilities: list[float]
+) -> float | None:
+    """The model's probability for `label` from its top-k answer (None: not among them)."""
+    for char, prob in zip(top_labels, top_probabilities, strict=False):
+        if char == label:
+            return float(prob)
+    return None
 
 
 class StoreUnavailable(RuntimeError):
@@ -167,8 +289,12 @@ class FeedbackRecord:
     created_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
     )
-    source: str = "canvas"
+    source: str = "canvas"  # "canvas" (the drawing page) or "collect" (collection mode)
     mode: str = DEFAULT_MODE  # what the person said they drew (`bukva.alphabet.MODES`)
+    image_sha256: str = ""  # sha256 of the stored PNG (`canonical_drawing`); required from v3
+    image_side: int = CANVAS_SIDE
+    label_probability: float | None = None  # the model's probability for `label`, if in top-k
+    prompt: dict[str, Any] | None = None  # collection mode: {label, uppercase, text} asked for
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -177,6 +303,8 @@ class FeedbackRecord:
         if is_digit(self.label) and self.uppercase is not None:
             raise ValueError(f"digit {self.label!r} has no case; uppercase must be None")
         check_mode(self.mode)
+        if self.schema_version >= 3 and len(self.image_sha256) != 64:
+            raise ValueError("a version 3 record needs the sha256 of its canonical drawing")
 
     @property
     def text(self) -> str:
@@ -196,15 +324,32 @@ class FeedbackRecord:
     def record_key(self) -> str:
         return f"{self.label}/{self.id}.json"
 
-    def to_json(self) -> bytes:
+    def to_body(self) -> dict[str, Any]:
+        """The JSON form, checked against the schema (raises InvalidRecord)."""
         body = asdict(self) | {"text": self.text, "agrees": self.agrees, "image": self.image_key}
-        return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
+        if self.schema_version < 3:  # an old record keeps the fields its version had
+            for name in ("image_sha256", "image_side", "label_probability", "prompt"):
+                body.pop(name)
+        validate_record(body)
+        return body
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_body(), ensure_ascii=False, indent=2).encode("utf-8")
+
+    @classmethod
+    def from_body(cls, body: Any) -> FeedbackRecord:
+        """A record from its JSON form, validated (raises InvalidRecord, or ValueError)."""
+        validate_record(body)
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in body.items() if k in names})
 
     @classmethod
     def from_json(cls, data: bytes) -> FeedbackRecord:
-        body = json.loads(data)
-        names = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in body.items() if k in names})
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise InvalidRecord(f"not JSON ({exc})") from None
+        return cls.from_body(body)
 
 
 @dataclass(frozen=True)
@@ -223,12 +368,21 @@ class FeedbackOutbox:
     `submit` writes the record into `<directory>/pending/<time>-<id>/` (atomically, by
     renaming a finished folder) and then tries to deliver everything pending, oldest first.
     A record leaves the outbox only after both objects are in the store. One flush at a time
-    per outbox folder (a file lock), so several app sessions or processes never race.
+    per outbox folder (a file lock, `filelock`: Linux, macOS and Windows alike), so several app
+    sessions or processes never race.
+
+    Bounded: at `max_pending` queued records a new one is refused (`OutboxFull`); the queued
+    ones, the oldest, are kept and delivered first when the store is back.
     """
 
-    def __init__(self, store: ObjectStore, directory: str | Path):
+    def __init__(
+        self, store: ObjectStore, directory: str | Path, max_pending: int = DEFAULT_MAX_PENDING
+    ):
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
         self.store = store
         self.directory = Path(directory)
+        self.max_pending = max_pending
 
     @property
     def _pending_dir(self) -> Path:
@@ -243,18 +397,49 @@ class FeedbackOutbox:
         """How many records wait for delivery."""
         return len(self._entries())
 
+    def full(self) -> bool:
+        return self.pending() >= self.max_pending
+
     def enqueue(self, record: FeedbackRecord, png: bytes) -> None:
-        """Keep the record on local disk; raises OSError only if the local disk fails."""
-        staging = self.directory / "staging" / record.id
-        staging.mkdir(parents=True, exist_ok=True)
-        (staging / "image.png").write_bytes(png)
-        (staging / "record.json").write_bytes(record.to_json())
-        self._pending_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        os.replace(staging, self._pending_dir / f"{stamp}-{record.id}")
+        """Keep the record on local disk.
+
+        Raises:
+            InvalidRecord: the record or its drawing does not satisfy the schema.
+            OutboxFull: `max_pending` records already wait; nothing was written.
+            OSError: the local disk failed.
+        """
+        body = record.to_json()  # validates
+        if record.schema_version >= 3:
+            check_canonical(png, record.image_sha256)
+        from filelock import FileLock
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.directory / ".enqueue.lock"), timeout=10):
+            waiting = self.pending()
+            if waiting >= self.max_pending:
+                raise OutboxFull(
+                    f"the outbox holds {waiting} drawings waiting for the feedback store "
+                    f"{self.store.location} (its limit); this one was not saved, the queued "
+                    "ones are kept"
+                )
+            staging = self.directory / "staging" / record.id
+            staging.mkdir(parents=True, exist_ok=True)
+            (staging / "image.png").write_bytes(png)
+            (staging / "record.json").write_bytes(body)
+            self._pending_dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            os.replace(staging, self._pending_dir / f"{stamp}-{record.id}")
 
     def submit(self, record: FeedbackRecord, png: bytes) -> Delivery:
-        """Queue the record, then try to deliver the queue; says whether this one is stored."""
+        """Queue the record, then try to deliver the queue; says whether this one is stored.
+
+        Raises:
+            InvalidRecord, OutboxFull, OSError: as `enqueue` (a full outbox is flushed first:
+                when the store is back, there is room again).
+        """
+        if self.full():
+            with contextlib.suppress(StoreUnavailable):  # still down: enqueue says it is full
+                self.flush()
         self.enqueue(record, png)
         error = ""
         try:
@@ -271,20 +456,25 @@ class FeedbackOutbox:
             StoreUnavailable: at the first record the store refuses (the rest stay queued).
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return 0  # another session is flushing this outbox right now
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.directory / ".lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return 0  # another session is flushing this outbox right now
+        try:
             delivered = 0
             for entry in self._entries():
                 self._deliver(entry)
                 delivered += 1
             return delivered
+        finally:
+            lock.release()
 
     def _deliver(self, entry: Path) -> None:
         body = (entry / "record.json").read_bytes()
-        record = FeedbackRecord.from_json(body)
+        record = FeedbackRecord.from_json(body)  # validated again: the folder is local disk
         self.store.put(record.image_key, (entry / "image.png").read_bytes(), "image/png")
         self.store.put(record.record_key, body, "application/json")  # last: marks it complete
         shutil.rmtree(entry)
@@ -307,3 +497,116 @@ def feedback_counts(store: ObjectStore) -> Counter[str]:
         if name.endswith(".json") and "/" not in name and label in CLASSES:
             counts[label] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A complete record in the store, its key and the review decision on it ("" = none)."""
+
+    key: str
+    record: FeedbackRecord
+    review: str = ""
+
+    @property
+    def unlikely(self) -> float:
+        """How sure the model was of the record's label when it was saved: the review shows
+        the lowest first (a label outside the model's top-k, or with no answer, counts as 0)."""
+        return self.record.label_probability or 0.0
+
+
+def review_key(record_id: str) -> str:
+    return f"{REVIEWS}/{record_id}.json"
+
+
+def read_reviews(store: ObjectStore) -> dict[str, dict[str, Any]]:
+    """Every review decision in the store, by record id (unreadable ones are ignored: the
+    record then simply counts as not reviewed)."""
+    decisions: dict[str, dict[str, Any]] = {}
+    for key in store.list_keys():
+        folder, _, name = key.partition("/")
+        if folder != REVIEWS or not name.endswith(".json") or "/" in name:
+            continue
+        try:
+            body = json.loads(store.get(key))
+        except (ValueError, OSError):
+            continue
+        if isinstance(body, dict) and body.get("status") in (APPROVED, REJECTED):
+            decisions[name[: -len(".json")]] = body
+    return decisions
+
+
+def stored_records(store: ObjectStore) -> tuple[list[StoredRecord], dict[str, str]]:
+    """The store's complete records with their review decision, lowest `unlikely` first, and
+    the keys of the records that could not be read, with the reason."""
+    decisions = read_reviews(store)
+    found, broken = [], {}
+    for key in sorted(store.list_keys()):
+        label, _, name = key.partition("/")
+        if label not in CLASSES or not name.endswith(".json") or "/" in name:
+            continue
+        try:
+            record = FeedbackRecord.from_json(store.get(key))
+        except Exception as exc:  # a broken record is reported, never fatal
+            broken[key] = f"{type(exc).__name__}: {exc}"
+            continue
+        status = str(decisions.get(record.id, {}).get("status", ""))
+        found.append(StoredRecord(key, record, status))
+    found.sort(key=lambda r: (r.unlikely, r.record.created_at, r.record.id))
+    return found, broken
+
+
+def set_review(store: ObjectStore, record: FeedbackRecord, status: str, reviewer: str = "") -> None:
+    """Record a person's decision on `record` (a later decision replaces an earlier one).
+
+    Raises:
+        ValueError: `status` is not approved or rejected.
+        StoreUnavailable: the store refused the write.
+    """
+    if status not in (APPROVED, REJECTED):
+        raise ValueError(f"review status must be {APPROVED} or {REJECTED}, not {status!r}")
+    body = {
+        "id": record.id,
+        "status": status,
+        "label": record.label,
+        "uppercase": record.uppercase,
+        "image_sha256": record.image_sha256,
+        "reviewer": reviewer,
+        "reviewed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    data = json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
+    store.put(review_key(record.id), data, "application/json")
+
+
+def reviewed_counts(store: ObjectStore) -> Counter[str]:
+    """Approved records per class character."""
+    records, _ = stored_records(store)
+    return Counter(r.record.label for r in records if r.review == APPROVED)
+
+
+# Provenance: what a model learned from. Ingest lists the feedback a training set used (id ->
+# sha256, label, uppercase, review; `pipelines.sources.feedback.used_records`); its per-class
+# count of reviewed drawings travels with the model as this registry tag (JSON), which the Model
+# page reads from the champion's version tags.
+PROVENANCE_TAG = "feedback.reviewed_per_class"
+
+
+def reviewed_per_class(used: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """How many reviewed (approved) drawings per class a training set took, classes in order."""
+    counts = Counter(row.get("label") for row in used.values() if row.get("review") == APPROVED)
+    return {c: counts[c] for c in CLASSES if counts[c]}
+
+
+def provenance_tag(used: Mapping[str, Mapping[str, Any]]) -> str:
+    """`reviewed_per_class` as the compact JSON of the PROVENANCE_TAG tag."""
+    return json.dumps(reviewed_per_class(used), ensure_ascii=False, separators=(",", ":"))
+
+
+def reviewed_from_tags(tags: Mapping[str, Any]) -> dict[str, int]:
+    """The per-class reviewed counts of a model version's tags (empty when absent or bad)."""
+    try:
+        value = json.loads(str(tags.get(PROVENANCE_TAG) or "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {c: int(n) for c, n in value.items() if c in CLASSES and isinstance(n, int) and n > 0}

@@ -12,17 +12,25 @@ import boto3
 import pytest
 
 from bukva.storage import (
+    APPROVED,
+    REJECTED,
     FeedbackOutbox,
     FeedbackRecord,
+    OutboxFull,
     StoreUnavailable,
+    canonical_drawing,
     feedback_counts,
     open_store,
+    set_review,
+    stored_records,
 )
 from tests.support import s3 as support_s3
+from tests.support.drawings import canvas_png
 
 pytestmark = pytest.mark.integration
 
-PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
+DRAWING = canonical_drawing(canvas_png())
+PNG = DRAWING.png
 
 
 @pytest.fixture
@@ -69,6 +77,7 @@ def record(label: str) -> FeedbackRecord:
         predicted_uppercase=False,
         probability=0.8,
         model_version="1",
+        image_sha256=DRAWING.sha256,
     )
 
 
@@ -107,3 +116,44 @@ def test_endpoint_down_then_back_delivers_exactly_once(moto: MotoS3, tmp_path: P
     assert {f"feedback/в/{queued.id}.png", f"feedback/в/{queued.id}.json"} <= keys
     assert len(keys) == 4  # two records, two objects each, nothing duplicated
     assert outbox.pending() == 0
+
+
+def test_full_outbox_in_front_of_a_stopped_endpoint_keeps_its_queue(
+    moto: MotoS3, tmp_path: Path
+) -> None:
+    store = open_store(f"s3://{moto.bucket}/feedback", moto.url)
+    outbox = FeedbackOutbox(store, tmp_path / "outbox", max_pending=1)
+    moto.stop()
+    queued = record("г")
+    assert not outbox.submit(queued, PNG).stored
+    with pytest.raises(OutboxFull, match="holds 1 drawings"):
+        outbox.submit(record("д"), PNG)
+    moto.start()
+    assert outbox.flush() == 1
+    assert set(objects(moto)) == {f"feedback/г/{queued.id}.png", f"feedback/г/{queued.id}.json"}
+
+
+def test_review_in_the_bucket_decides_what_ingest_takes(moto: MotoS3, tmp_path: Path) -> None:
+    from pipelines.sources.feedback import collect
+
+    uri = f"s3://{moto.bucket}/feedback"
+    store = open_store(uri, moto.url)
+    outbox = FeedbackOutbox(store, tmp_path / "outbox")
+    good, wrong, fresh = record("е"), record("є"), record("ж")
+    for rec in (good, wrong, fresh):
+        assert outbox.submit(rec, PNG).stored
+    set_review(store, good, APPROVED)
+    set_review(store, wrong, REJECTED)
+    assert {r.record.id: r.review for r in stored_records(store)[0]} == {
+        good.id: APPROVED,
+        wrong.id: REJECTED,
+        fresh.id: "",
+    }
+    assert f"feedback/reviews/{wrong.id}.json" in objects(moto)
+
+    manifest = collect(uri, tmp_path / "raw" / "feedback", moto.url)
+    assert list(manifest["used"]) == [good.id]  # the three share one drawing: one kept anyway
+    assert manifest["skipped"] == {
+        f"є/{wrong.id}.json": "rejected in review",
+        f"ж/{fresh.id}.json": "not reviewed (ingest.feedback_reviewed_only)",
+    }

@@ -6,19 +6,33 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bukva.alphabet import CLASSES, MODES
+from bukva.preprocess import ImageError
 from bukva.storage import (
+    APPROVED,
+    REJECTED,
     FeedbackOutbox,
     FeedbackRecord,
+    InvalidRecord,
     LocalStore,
+    OutboxFull,
     S3Store,
     StoreUnavailable,
+    canonical_drawing,
     feedback_counts,
     open_store,
+    record_schema,
+    reviewed_counts,
+    set_review,
+    stored_records,
 )
+from tests.support.drawings import canvas_png
 
-PNG = b"\x89PNG\r\n\x1a\n-fake-drawing"
+DRAWING = canonical_drawing(canvas_png())
+PNG = DRAWING.png
 
 
 def record(label: str = "ж", uppercase: bool | None = True, **extra: object) -> FeedbackRecord:
@@ -27,6 +41,7 @@ def record(label: str = "ж", uppercase: bool | None = True, **extra: object) ->
         "predicted_uppercase": True,
         "probability": 0.91,
         "model_version": "3",
+        "image_sha256": DRAWING.sha256,
     }
     return FeedbackRecord(label=label, uppercase=uppercase, **(values | extra))
 
@@ -79,10 +94,11 @@ def test_record_carries_the_mode_and_old_records_read_as_anything(tmp_path: Path
     rec = record(label="3", uppercase=None, predicted="3", mode="digits")
     FeedbackOutbox(store, tmp_path / "outbox").submit(rec, PNG)
     body = json.loads(store.get(f"3/{rec.id}.json"))
-    assert body["mode"] == "digits" and body["schema_version"] == 2
+    assert body["mode"] == "digits" and body["schema_version"] == 3
     assert FeedbackRecord.from_json(store.get(f"3/{rec.id}.json")).mode == "digits"
-    # a record written before modes: schema 1, no `mode` field
-    old = {k: v for k, v in json.loads(record().to_json()).items() if k != "mode"}
+    # a record written before modes: schema 1, no `mode` field (nor the fields of version 3)
+    v3_only = {"mode", "image_sha256", "image_side", "label_probability", "prompt", "source"}
+    old = {k: v for k, v in json.loads(record().to_json()).items() if k not in v3_only}
     old["schema_version"] = 1
     read = FeedbackRecord.from_json(json.dumps(old).encode())
     assert read.mode == "anything" and read.schema_version == 1 and read.label == "ж"
@@ -175,3 +191,148 @@ def test_open_store_understands_folders_and_s3(tmp_path: Path) -> None:
         open_store("s3:///prefix")
     with pytest.raises(ValueError, match="only s3://"):
         open_store("gs://bucket/prefix")
+
+
+def test_stored_drawing_is_the_canonical_grey_canvas_image(tmp_path: Path) -> None:
+    """Whatever the browser's PNG carried (alpha, text chunks, another size), the store gets a
+    280x280 grey PNG of the same drawing with no extra chunks, and its sha256 in the record."""
+    import hashlib
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "x" * 5000)
+    source = Image.open(io.BytesIO(canvas_png(side=140)))
+    raw = io.BytesIO()
+    source.save(raw, format="PNG", pnginfo=info)
+    drawing = canonical_drawing(raw.getvalue())
+    image = Image.open(io.BytesIO(drawing.png))
+    assert (image.format, image.mode, image.size) == ("PNG", "L", (280, 280))
+    assert image.info == {} and b"tEXt" not in drawing.png
+    pixels = np.asarray(image)
+    assert pixels[0, 0] == 255 and pixels[140, 115] < 50  # ink on white, scaled up in place
+    assert drawing.sha256 == hashlib.sha256(drawing.png).hexdigest()
+    assert canonical_drawing(drawing.png) == drawing  # re-encoding the stored form is stable
+
+    store = LocalStore(tmp_path / "feedback")
+    rec = record(image_sha256=drawing.sha256)
+    FeedbackOutbox(store, tmp_path / "outbox").submit(rec, drawing.png)
+    assert store.get(rec.image_key) == drawing.png
+    assert json.loads(store.get(rec.record_key))["image_sha256"] == drawing.sha256
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "empty"),
+        (b"<html>not a drawing</html>", "not a PNG or JPEG"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 600_000, "the limit is 512000"),
+    ],
+)
+def test_oversized_or_non_image_payload_is_refused(payload: bytes, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        canonical_drawing(payload)
+
+
+def test_huge_canvas_is_refused_by_its_pixels() -> None:
+    with pytest.raises(ImageError, match="pixels"):
+        canonical_drawing(canvas_png(side=2000))
+
+
+def test_outbox_refuses_bytes_that_are_not_the_records_drawing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "feedback")
+    outbox = FeedbackOutbox(store, tmp_path / "outbox")
+    with pytest.raises(InvalidRecord, match="sha256"):
+        outbox.submit(record(), canonical_drawing(canvas_png(offset=40)).png)
+    with pytest.raises(InvalidRecord, match="sha256"):
+        outbox.submit(record(), canvas_png())  # the browser's own bytes, not re-encoded
+    assert outbox.pending() == 0 and list(store.list_keys()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"probability": 1.5}, "probability"),
+        ({"prompt": {"label": "w", "uppercase": None}}, "prompt/label"),
+        ({"source": "upload"}, "source"),
+        ({"model_version": "v" * 500}, "model_version"),
+    ],
+)
+def test_records_outside_the_schema_are_refused_when_written(
+    tmp_path: Path, extra: dict, message: str
+) -> None:
+    outbox = FeedbackOutbox(LocalStore(tmp_path / "feedback"), tmp_path / "outbox")
+    with pytest.raises(InvalidRecord, match=message):
+        outbox.submit(record(**extra), PNG)
+    assert outbox.pending() == 0
+
+
+def test_schema_knows_the_classes_and_modes() -> None:
+    properties = record_schema()["properties"]
+    assert properties["label"]["enum"] == list(CLASSES)
+    assert properties["mode"]["enum"] == list(MODES)
+
+
+def test_full_outbox_warns_and_keeps_what_is_queued(tmp_path: Path) -> None:
+    store = FlakyStore(tmp_path / "feedback")
+    outbox = FeedbackOutbox(store, tmp_path / "outbox", max_pending=2)
+    queued = [record(label="а"), record(label="б")]
+    for rec in queued:
+        assert not outbox.submit(rec, PNG).stored
+    with pytest.raises(OutboxFull, match=r"holds 2 drawings.*queued ones are kept"):
+        outbox.submit(record(label="в"), PNG)
+    assert outbox.pending() == 2
+
+    store.up = True  # the store is back: the queue drains, oldest first, and there is room
+    delivery = outbox.submit(record(label="г"), PNG)
+    assert delivery.stored and delivery.pending == 0
+    assert feedback_counts(store) == {"а": 1, "б": 1, "г": 1}
+    assert store.writes[:4] == [k for r in queued for k in (r.image_key, r.record_key)]
+
+
+def test_reviews_order_the_unlikely_first_and_count_approved(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "feedback")
+    outbox = FeedbackOutbox(store, tmp_path / "outbox")
+    sure = record(label="а", uppercase=False, label_probability=0.97)
+    doubtful = record(label="б", uppercase=False, label_probability=0.02)
+    unknown = record(label="в", uppercase=False)  # the label was not in the model's top-k
+    for rec in (sure, doubtful, unknown):
+        outbox.submit(rec, PNG)
+    records, broken = stored_records(store)
+    assert [r.record.id for r in records] == [unknown.id, doubtful.id, sure.id]
+    assert broken == {} and all(r.review == "" for r in records)
+
+    set_review(store, doubtful, REJECTED, reviewer="test")
+    set_review(store, sure, APPROVED)
+    statuses = {r.record.id: r.review for r in stored_records(store)[0]}
+    assert statuses == {sure.id: APPROVED, doubtful.id: REJECTED, unknown.id: ""}
+    assert reviewed_counts(store) == {"а": 1}
+    assert feedback_counts(store) == {"а": 1, "б": 1, "в": 1}  # decisions are no records
+    with pytest.raises(ValueError, match="approved or rejected"):
+        set_review(store, sure, "maybe")
+
+
+def test_stored_drawing_gives_the_model_the_same_input_as_the_browsers_png() -> None:
+    """The canonical PNG is the canvas image the model was given: the same 28x28 input,
+    antialiased (partly transparent) stroke edges included."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFilter
+
+    from bukva.preprocess import decode_image, normalize
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+        pen = ImageDraw.Draw(image)
+        for _ in range(3):
+            points = [tuple(int(v) for v in rng.integers(30, 250, 2)) for _ in range(4)]
+            pen.line(points, fill=(0, 0, 0, 255), width=18, joint="curve")
+        image = image.filter(ImageFilter.GaussianBlur(1.5))  # soft edges, as a browser draws
+        raw = io.BytesIO()
+        image.save(raw, format="PNG")
+        stored = canonical_drawing(raw.getvalue()).png
+        np.testing.assert_allclose(
+            normalize(decode_image(stored)), normalize(decode_image(raw.getvalue())), atol=1e-6
+        )

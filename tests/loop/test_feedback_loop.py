@@ -1,8 +1,9 @@
 """The loop from user feedback to a better served model, end to end on the tiny profile.
 
 1. A weak first model (learning rate ~0) is trained and becomes the first champion.
-2. People's drawings land in the feedback store (as the app writes them: PNG + JSON record),
-   with one drawing confirmed twice and one broken record.
+2. People's drawings land in the feedback store (as the app writes them: canonical PNG + JSON
+   record), with one drawing confirmed twice and one broken record; a person reviews them:
+   approves most, rejects one, leaves one unreviewed (neither of those two trains).
 3. `make retrain` (dvc repro --force --single-item ingest; dvc repro) with sane training
    knobs: the feedback joins train as source "feedback", test stays the same, the gate
    promotes the better model.
@@ -25,7 +26,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from bukva.storage import FeedbackRecord, LocalStore
+from bukva.storage import (
+    APPROVED,
+    REJECTED,
+    FeedbackRecord,
+    LocalStore,
+    canonical_drawing,
+    set_review,
+)
 from tests.support.project import TINY_PARAMS, make_project, run
 
 pytestmark = pytest.mark.integration
@@ -52,24 +60,34 @@ def canvas_png(glyph: Path, shift: int) -> bytes:
 
 
 def store_feedback(store: LocalStore, raw_data: Path) -> int:
-    """Write drawings of the tiny profile's letters into the store; return how many distinct."""
+    """Write drawings of the tiny profile's letters into the store and review them; return how
+    many distinct approved drawings there are."""
     rows = list(csv.DictReader((raw_data / "rukopys" / "glyphs.csv").open(encoding="utf-8")))
-    distinct = 0
+    approved = []
     for letter in LETTERS:
         files = [r for r in rows if r.get("label", "").lower() == letter][:4]
         for i, row in enumerate(files):
-            png = canvas_png(raw_data / "rukopys" / row["filename"], shift=i)
-            record = FeedbackRecord(letter, False, "б", None, 0.4, "1")
-            store.put(record.image_key, png, "image/png")
+            drawing = canonical_drawing(canvas_png(raw_data / "rukopys" / row["filename"], i))
+            record = FeedbackRecord(letter, False, "б", None, 0.4, "1", image_sha256=drawing.sha256)
+            store.put(record.image_key, drawing.png, "image/png")
             store.put(record.record_key, record.to_json(), "application/json")
-            distinct += 1
-    twin = FeedbackRecord(LETTERS[0], False, LETTERS[0], None, 0.9, "1")  # the first drawing again
-    first_png = sorted(k for k in store.list_keys() if k.endswith(".png"))[0]
-    store.put(twin.image_key, store.get(first_png), "image/png")
+            approved.append(record)
+    first = approved[0]
+    twin = FeedbackRecord(  # the first drawing again
+        first.label, False, first.label, None, 0.9, "1", image_sha256=first.image_sha256
+    )
+    store.put(twin.image_key, store.get(first.image_key), "image/png")
     store.put(twin.record_key, twin.to_json(), "application/json")
-    broken = FeedbackRecord(LETTERS[1], False, "", None, 0.0, "1")  # a JSON without its PNG
+    broken = FeedbackRecord(  # a JSON without its PNG
+        LETTERS[1], False, "", None, 0.0, "1", image_sha256=first.image_sha256
+    )
     store.put(broken.record_key, broken.to_json(), "application/json")
-    return distinct
+    rejected, unreviewed = approved.pop(), approved.pop()  # a wrong label; nobody looked yet
+    for record in [*approved, twin]:
+        set_review(store, record, APPROVED)
+    set_review(store, rejected, REJECTED)
+    assert unreviewed.id not in {r.id for r in approved}
+    return len(approved)
 
 
 def free_port() -> int:
@@ -133,7 +151,14 @@ def test_feedback_is_ingested_once_with_provenance(loop):
     manifest = json.loads((loop["project"] / "data" / "raw" / "manifest.json").read_text())
     feedback = manifest["feedback"]
     assert feedback["records"] == loop["distinct"]
-    assert len(feedback["duplicates"]) == 1 and len(feedback["skipped"]) == 1
+    assert len(feedback["duplicates"]) == 1
+    reasons = sorted(r.split(":")[0] for r in feedback["skipped"].values())
+    assert reasons == [
+        "invalid",
+        "not reviewed (ingest.feedback_reviewed_only)",
+        "rejected in review",
+    ]
+    assert len(feedback["used"]) == loop["distinct"]
     records = sorted((loop["project"] / "data" / "raw" / "feedback").glob("*.json"))
     assert len(records) == loop["distinct"]
     body = json.loads(records[0].read_text(encoding="utf-8"))
