@@ -325,3 +325,26 @@ def test_only_the_pods_that_use_the_object_store_hold_its_key() -> None:
     }
     s3_model = _template("bukva", "bukva", "predictor.modelUri=s3://mlflow/run/model")
     assert "InferenceService/bukva/predictor" in holders(s3_model)
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_queued_feedback_lives_on_the_outbox_volume(persistent: bool) -> None:
+    """The app's outbox (feedback waiting for MinIO) is where BUKVA_FEEDBACK_OUTBOX points, on a
+    PersistentVolumeClaim of its own by default, so a pod restart or a rollout loses none."""
+    sets = () if persistent else ("frontend.outbox.persistence.enabled=false",)
+    objects = render("bukva", sets=sets)
+    deployment = next(
+        o for o in objects if o["kind"] == "Deployment" and "frontend" in o["metadata"]["name"]
+    )
+    spec = deployment["spec"]["template"]["spec"]
+    [app] = containers(spec, init=False)
+    env = {e["name"]: e.get("value") for e in app["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}
+    assert env["BUKVA_FEEDBACK_OUTBOX"] in mounts
+    volume = next(v for v in spec["volumes"] if v["name"] == mounts[env["BUKVA_FEEDBACK_OUTBOX"]])
+    claims = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    if persistent:
+        assert volume["persistentVolumeClaim"]["claimName"] in claims
+    else:
+        assert "emptyDir" in volume and not claims
+    assert int(env["BUKVA_FEEDBACK_OUTBOX_MAX"]) > 0
