@@ -5,8 +5,9 @@ worker, a Starlette app that takes the transformer's v2 JSON request for one or 
 images (`{"inputs":[{"name":"image","datatype":"BYTES","shape":[N],"data":[<base64>]}]}`) at
 the same path (`bukva.contract.infer_path()`), decodes each with `bukva.preprocess.decode_image`,
 normalises it with `bukva.preprocess.normalize_with_geometry`, runs the same `model.onnx` with
-ONNX Runtime on one thread (`model.runtime.onnx_net`), and answers the transformer's five
-outputs (top-3 labels and probabilities, uppercase probability, case flag, status) as v2 JSON.
+ONNX Runtime on one thread (`model.runtime.onnx_net`), and answers the transformer's six
+outputs (top-3 labels and probabilities, uppercase probability, case flag, status,
+alternative; mode `anything`) as v2 JSON.
 
 It is a yardstick, not a product: no metrics, no gRPC, no binary extension, no batching
 across requests. `bench.load` starts it with the servers' environment
@@ -32,7 +33,9 @@ from starlette.routing import Route
 
 from bukva.alphabet import CLASSES, has_case
 from bukva.contract import (
+    ALTERNATIVE,
     CASE_KNOWN,
+    DEFAULT_MODE,
     GEOMETRY,
     GEOMETRY_SIZE,
     INPUT,
@@ -48,6 +51,7 @@ from bukva.contract import (
     infer_path,
 )
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize_with_geometry
+from bukva.reading import alternatives, probabilities, ranked
 
 TOP_K = 3
 MAX_IMAGES = 64  # the transformer's default --max_batch_size
@@ -87,11 +91,6 @@ def images_of(body: bytes) -> list[bytes]:
     return images
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 class OneHop:
     """Decode, normalise, run the network, build the answer: all in the request's handler."""
 
@@ -107,7 +106,7 @@ class OneHop:
         }
 
     def answer(self, pngs: list[bytes]) -> dict:
-        """The transformer's five outputs for these images, as a v2 JSON response."""
+        """The transformer's six outputs for these images, as a v2 JSON response."""
         n = len(pngs)
         rows, frames, inked = [], [], []
         for index, png in enumerate(pngs):
@@ -124,16 +123,19 @@ class OneHop:
         probability = np.zeros((n, TOP_K), np.float32)
         uppercase = np.zeros(n, np.float32)
         case_known = np.zeros(n, bool)
+        alternative = [""] * n
         if rows:
             logits = self.net(self.feeds(rows, frames))
-            probs = softmax(logits[LABEL_LOGITS].astype(np.float64))
-            top = np.argsort(-probs, axis=1, kind="stable")[:, :TOP_K]
+            probs = probabilities(logits[LABEL_LOGITS], DEFAULT_MODE)
+            top = ranked(probs, TOP_K, DEFAULT_MODE)
+            twins = alternatives(probs, DEFAULT_MODE)
             chosen = np.take_along_axis(probs, top, axis=1)
             case = 1.0 / (1.0 + np.exp(-logits[UPPERCASE_LOGIT][:, 0]))
             for row, index in enumerate(inked):
                 labels[index] = [CLASSES[int(c)] for c in top[row]]
                 probability[index], uppercase[index] = chosen[row], case[row]
                 case_known[index] = HAS_CASE[top[row, 0]]
+                alternative[index] = CLASSES[int(twins[row])] if twins[row] >= 0 else ""
         status = [STATUS_BLANK] * n
         for index in inked:
             status[index] = STATUS_OK
@@ -143,6 +145,7 @@ class OneHop:
             (UPPERCASE_PROBABILITY, "FP32", [n], uppercase.tolist()),
             (CASE_KNOWN, "BOOL", [n], case_known.tolist()),
             (STATUS, "BYTES", [n], status),
+            (ALTERNATIVE, "BYTES", [n], alternative),
         ]
         outputs = [{"name": a, "datatype": b, "shape": c, "data": d} for a, b, c, d in tensors]
         return {"model_name": MODEL_NAME, "outputs": outputs}

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """KServe's server and transformer flags plus the transformer's own."""
     from bukva.preprocess import DecodeLimits
     from bukva.serving import server_parser
+    from transformer.images import InputLimits
 
     limits = DecodeLimits()
     parser = server_parser(
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=limits.max_pixels,
         help="Largest width*height accepted (decompression-bomb guard, checked before decoding).",
     )
+    parser.add_argument(
+        "--max_request_pixels",
+        type=int,
+        default=InputLimits().max_request_pixels,
+        help="Most pixels the images of one request may hold together (more: HTTP 400, "
+        "checked from the image headers before decoding).",
+    )
     return parser
 
 
@@ -100,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = InputLimits(
             max_batch=args.max_batch_size,
             decode=DecodeLimits(max_bytes=args.max_image_bytes, max_pixels=args.max_image_pixels),
+            max_request_bytes=args.max_request_bytes,
+            max_request_pixels=args.max_request_pixels,
         )
         transformer = BukvaTransformer(args.model_name, client, top_k=args.top_k, limits=limits)
     except ValueError as exc:

@@ -1,6 +1,7 @@
 """The KServe transformer: drawings in, top-k characters out. No torch.
 
-`preprocess` decodes the `image` tensor and normalises each drawing with `bukva.preprocess`
+`preprocess` decodes the `image` (PNG/JPEG) or `canvas` (RGBA pixels) tensor and normalises
+each drawing with `bukva.preprocess`
 (the function the training pipeline used, so serving sees what training saw), which also
 measures its geometry in its frame (the canvas); blank drawings are set aside. `predict` sends
 the rest to the predictor as one FP32 [N,1,28,28] batch plus their FP32 [N,5] geometry.
@@ -27,6 +28,7 @@ from prometheus_client import Counter, Histogram
 from bukva.alphabet import CLASSES, NUM_CLASSES, check_mode, has_case
 from bukva.contract import (
     ALTERNATIVE,
+    CANVAS_INPUT,
     CASE_KNOWN,
     DEFAULT_MODE,
     GEOMETRY_SIZE,
@@ -166,16 +168,29 @@ class BukvaTransformer(Model):
         return top_k, mode
 
     def drawings(self, request: InferRequest) -> list:
-        """The request's images, decoded and checked, or InvalidInput saying what is wrong."""
+        """The request's images, decoded and checked, or InvalidInput saying what is wrong.
+
+        One input: `image` (BYTES [N] PNG/JPEG, or UINT8 [N,H,W,4] as before `canvas` had its
+        own name) or `canvas` (UINT8 [N,H,W,4]). A request's shape is concrete: -1 is for
+        metadata (a variable dimension), never for a request's data.
+        """
         names = [i.name for i in request.inputs]
-        if names != [INPUT]:
+        if len(names) != 1 or names[0] not in (INPUT, CANVAS_INPUT):
             raise bad_input(
-                "input_name", f"expected exactly one input named '{INPUT}', got {names}"
+                "input_name",
+                f"expected exactly one input, named '{INPUT}' (PNG/JPEG) or '{CANVAS_INPUT}' "
+                f"(RGBA pixels), got {names}",
             )
         tensor = request.inputs[0]
-        shape = [int(s) for s in tensor.shape]
+        name, shape = tensor.name, [int(s) for s in tensor.shape]
         try:
-            if tensor.datatype == "BYTES":
+            if any(s < 0 for s in shape):
+                raise InputError(
+                    "shape",
+                    f"input '{name}' has shape {shape}: a request gives every dimension's size "
+                    "(-1 appears only in metadata)",
+                )
+            if tensor.datatype == "BYTES" and name == INPUT:
                 if len(shape) != 1:
                     raise InputError(
                         "shape", f"a BYTES image tensor must have shape [N], got {shape}"
@@ -187,10 +202,10 @@ class BukvaTransformer(Model):
                 return from_canvas(self._values(tensor, shape))
         except InputError as exc:
             raise bad_input(exc.reason, str(exc)) from None
-        raise bad_input(
-            "datatype",
-            f"input '{INPUT}' must be BYTES (PNG/JPEG) or UINT8 [N,H,W,4], got {tensor.datatype}",
+        expected = (
+            "UINT8 [N,H,W,4]" if name == CANVAS_INPUT else "BYTES (PNG/JPEG) or UINT8 [N,H,W,4]"
         )
+        raise bad_input("datatype", f"input '{name}' must be {expected}, got {tensor.datatype}")
 
     @staticmethod
     def _values(tensor, shape: list[int]) -> np.ndarray:
@@ -198,7 +213,7 @@ class BukvaTransformer(Model):
             return tensor.as_numpy().reshape(shape)
         except Exception as exc:  # numpy/struct raise several types for data that mismatches shape
             raise InputError(
-                "data", f"input '{INPUT}' data does not match shape {shape} ({exc})"
+                "data", f"input '{tensor.name}' data does not match shape {shape} ({exc})"
             ) from None
 
     async def preprocess(
