@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(transformer/batching.py); false: one predictor call per request.",
     )
     parser.add_argument(
+        "--warm_up",
+        default=True,
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        help="Before the REST port opens, send one drawing through decoding, normalisation and "
+        "the predictor (at most 5 s), so that the first request costs what later ones do.",
+    )
+    parser.add_argument(
         "--top_k",
         type=int,
         default=3,
@@ -116,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bukva transformer: {exc}", file=sys.stderr)
         return 2
 
+    from kserve import model_server
+
+    from bukva.serving import before_serving
+
+    # The first request's costs are paid before the REST port opens (uvicorn runs the
+    # lifespan start-up first): the app's first answer is as fast as the next ones.
+    if args.warm_up:
+        before_serving(model_server.app, transformer.warm_up)
     serve(
         [transformer],
         args,

@@ -17,6 +17,9 @@ Output tensors, one row per image (see docs/architecture.md):
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +69,8 @@ from transformer.images import (
 )
 
 INLINE_IMAGES = 4  # larger batches are preprocessed in a worker thread
+WARM_UP_TIMEOUT_S = 5.0  # start-up waits this long at most for the warm-up's predictor call
+log = logging.getLogger("bukva.transformer")
 HAS_CASE = np.array([has_case(c) for c in CLASSES] + [False])  # index NO_CLASS (-1): none
 LABELS = np.array([c.encode() for c in CLASSES] + [b""], dtype=object)
 
@@ -259,6 +264,36 @@ class BukvaTransformer(Model):
             top_k,
             mode,
         )
+
+    async def warm_up(self, timeout_s: float = WARM_UP_TIMEOUT_S) -> float | None:
+        """Pay the first request's costs at start-up: one drawing through decoding (Pillow's
+        PNG plugin), normalisation, the predictor hop (its connection: a gRPC channel's HTTP/2
+        set-up) and the answer's building, counted in no metric. Returns its seconds, or None
+        when the predictor did not answer in `timeout_s` (serving starts anyway)."""
+        from PIL import Image, ImageDraw
+
+        start = time.perf_counter()
+        canvas = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=18)
+        buffer = io.BytesIO()
+        canvas.save(buffer, format="PNG")
+        images = from_bytes_tensor([buffer.getvalue()], self.limits)
+        row, frame = normalize_with_geometry(images[0])
+        batch, geometry = row[None, None].astype(np.float32), frame.vector()[None]
+        try:
+            logits = await asyncio.wait_for(
+                self.client.infer(batch, geometry.astype(np.float32)), timeout_s
+            )
+        except Exception as exc:  # down, slow or odd: serving starts all the same
+            log.warning("warm-up: the predictor did not answer (%r); serving cold", exc)
+            return None
+        probs = probabilities(logits[LABEL_LOGITS], DEFAULT_MODE)
+        top = ranked(probs, self.top_k, DEFAULT_MODE)
+        alternatives(probs, DEFAULT_MODE)
+        output(LABEL, LABELS[top], "BYTES")
+        output(PROBABILITY, np.take_along_axis(probs, top, axis=1), "FP32")
+        self.version = str(logits.get(MODEL_VERSION) or self.version)
+        return time.perf_counter() - start
 
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> Prepared:
         """Ask the predictor for the inked images' logits (skipped when all are blank)."""

@@ -420,6 +420,22 @@ def use_event_loop(choice: str) -> str:
     return "uvloop"
 
 
+def before_serving(app: Any, start: Any) -> None:
+    """Await `start()` in `app`'s lifespan start-up, before uvicorn opens the port (so a
+    readiness probe answers only after it), inside the server's event loop."""
+    from contextlib import asynccontextmanager
+
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(inner: Any):
+        await start()
+        async with previous(inner) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
 def without_timing_middleware(app: Any) -> None:
     """Leave timing_asgi's TimingMiddleware, which KServe adds to every REST app, out of `app`.
 
