@@ -165,13 +165,26 @@ class VersionedDataPlane(DataPlane):
 
 
 class StrictDataPlane(VersionedDataPlane):
-    """KServe's DataPlane with `parse_rest_request` for every raw REST body (transformer)."""
+    """KServe's DataPlane with `parse_rest_request` for every raw REST body (transformer), and
+    JSON answers encoded once, by orjson: KServe 0.21 validates a JSON answer into its pydantic
+    InferenceResponse and FastAPI then walks it again with `jsonable_encoder` (~0.2 ms a
+    request, a tenth of the transformer's CPU); as bytes it takes the binary answers' path."""
 
     def decode_inference_request(self, body, headers, model_name):
         if isinstance(body, bytes):
             json_length = headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
             return parse_rest_request(body, json_length, model_name)
         return super().decode_inference_request(body, headers, model_name)
+
+    def encode(self, model_name, response, headers, req_attributes):
+        body, response_headers = super().encode(model_name, response, headers, req_attributes)
+        if isinstance(body, dict) and "content-type" not in response_headers:
+            data = orjson.dumps(body)
+            # KServe's endpoint drops the lowercase "content-type"/"content-length" it finds
+            # here (they suit a binary answer); these spellings reach the HTTP answer.
+            json_headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+            return data, response_headers | json_headers
+        return body, response_headers
 
 
 class FastTensorDataPlane(VersionedDataPlane):

@@ -116,7 +116,11 @@ def test_plain_json_base64_and_data_url(transformer, pngs, expected):
         "data:image/png;base64," + base64.b64encode(pngs[1]).decode(),
     ]
     body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": data}]}
-    answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
+    response = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body)
+    # encoded once by orjson (bukva.serving.StrictDataPlane), still a plain JSON answer
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    answer = response.json()
     labels = next(o for o in answer["outputs"] if o["name"] == "label")["data"]
     assert [labels[0], labels[3]] == [expected[0][0], expected[1][0]]
 
