@@ -8,7 +8,7 @@ concurrency 16 for requests/s and errors. During both runs the CPU time of each 
 it hardly moves with what else the machine runs.
 
 Scenarios:
-* `canvas`: what the app sends, a 280x280 RGBA PNG of a drawing (painted by `bukva.strokes`
+* `canvas`: what the app sends, a 280x280 greyscale PNG of a drawing (painted by `bukva.strokes`
   with the canvas brush) as v2 JSON + base64, through transformer -> predictor. The goals
   apply to this one: p50 <= 6 ms and p99 <= 15 ms at concurrency 1, >= 300 requests/s at
   concurrency 16 with no errors;
@@ -82,8 +82,8 @@ end
 
 
 def canvas_png() -> bytes:
-    """An "а" drawn on the app's canvas: 280x280, black brush on white, RGBA like a browser's
-    `canvas.toDataURL("image/png")`."""
+    """An "а" drawn on the app's canvas: 280x280, black brush on white, an 8-bit greyscale PNG
+    as the canvas sends it (frontend/canvas.js `greyPng`)."""
     import io
 
     from PIL import Image
@@ -94,7 +94,7 @@ def canvas_png() -> bytes:
     bowl = np.stack([140 + 45 * np.cos(t), 165 + 50 * np.sin(t)], axis=1)
     stem = [(185, 105), (185, 215), (195, 225)]
     buffer = io.BytesIO()
-    Image.fromarray(render([bowl, stem])).convert("RGBA").save(buffer, format="PNG")
+    Image.fromarray(render([bowl, stem])).convert("L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

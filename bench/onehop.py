@@ -5,9 +5,9 @@ worker, a Starlette app that takes the transformer's v2 JSON request for one or 
 images (`{"inputs":[{"name":"image","datatype":"BYTES","shape":[N],"data":[<base64>]}]}`) at
 the same path (`bukva.contract.infer_path()`), decodes each with `bukva.preprocess.decode_image`,
 normalises it with `bukva.preprocess.normalize_with_geometry`, runs the same `model.onnx` with
-ONNX Runtime on one thread (`model.runtime.onnx_net`), and answers the transformer's outputs
-for mode "anything" (top-3 labels and probabilities, uppercase probability, case flag, status,
-twin) through the same reading of the logits (`bukva.reading`), as v2 JSON.
+ONNX Runtime on one thread (`model.runtime.onnx_net`), and answers the transformer's six
+outputs (top-3 labels and probabilities, uppercase probability, case flag, status,
+alternative; mode `anything`) as v2 JSON.
 
 It is a yardstick, not a product: no metrics, no gRPC, no binary extension, no batching
 across requests. `bench.load` starts it with the servers' environment
@@ -31,7 +31,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bukva import reading
 from bukva.alphabet import CLASSES, has_case
 from bukva.contract import (
     ALTERNATIVE,
@@ -52,6 +51,7 @@ from bukva.contract import (
     infer_path,
 )
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize_with_geometry
+from bukva.reading import alternatives, probabilities, ranked
 
 TOP_K = 3
 MAX_IMAGES = 64  # the transformer's default --max_batch_size
@@ -106,7 +106,7 @@ class OneHop:
         }
 
     def answer(self, pngs: list[bytes]) -> dict:
-        """The transformer's outputs for these images (mode "anything"), as a v2 JSON response."""
+        """The transformer's six outputs for these images, as a v2 JSON response."""
         n = len(pngs)
         rows, frames, inked = [], [], []
         for index, png in enumerate(pngs):
@@ -126,16 +126,16 @@ class OneHop:
         alternative = [""] * n
         if rows:
             logits = self.net(self.feeds(rows, frames))
-            probs = reading.probabilities(logits[LABEL_LOGITS], DEFAULT_MODE)
-            top = reading.ranked(probs, TOP_K, DEFAULT_MODE)
-            twin = reading.alternatives(probs, DEFAULT_MODE)
+            probs = probabilities(logits[LABEL_LOGITS], DEFAULT_MODE)
+            top = ranked(probs, TOP_K, DEFAULT_MODE)
+            twins = alternatives(probs, DEFAULT_MODE)
             chosen = np.take_along_axis(probs, top, axis=1)
             case = 1.0 / (1.0 + np.exp(-logits[UPPERCASE_LOGIT][:, 0]))
             for row, index in enumerate(inked):
                 labels[index] = [CLASSES[int(c)] for c in top[row]]
                 probability[index], uppercase[index] = chosen[row], case[row]
                 case_known[index] = HAS_CASE[top[row, 0]]
-                alternative[index] = CLASSES[twin[row]] if twin[row] != reading.NO_CLASS else ""
+                alternative[index] = CLASSES[int(twins[row])] if twins[row] >= 0 else ""
         status = [STATUS_BLANK] * n
         for index in inked:
             status[index] = STATUS_OK

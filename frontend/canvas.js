@@ -7,13 +7,82 @@
 // stroke is never dropped by a rerun, a language switch or a reload.
 //
 // State sent to Python (`drawing`): {png, ids, seq}: the canvas as a PNG data URL (black ink
-// on white, without the guide lines), the ids of the strokes on it and a send counter. Python
+// on white, without the guide lines; 8-bit greyscale, see `greyPng`), the ids of the strokes on it and a send counter. Python
 // answers in `data`: `ack` (the last seq it read) and `drop_through` (strokes with ids up to it
 // are saved and leave the canvas; strokes drawn since stay).
 
 const STORAGE_KEY = "bukva-canvas";
 const RESEND_AFTER_MS = 8000; // longer than a slow answer (the app gives the service 5 s)
 const memory = new Map(); // name -> {strokes, nextId, dropThrough, seq, restored}
+
+// ---- a greyscale PNG of the canvas ------------------------------------------------------
+// `toDataURL("image/png")` writes RGBA: four channels of the same grey. The transformer then
+// inflates four times the data and drops three channels; a greyscale PNG of the same pixels
+// decodes in about a seventh of the time and normalises to the same model input (to float32
+// rounding: docs/serving.md, Performance). Deflate comes from the browser (CompressionStream);
+// without it, the RGBA data URL as before.
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type, data) {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+async function greyPng(canvas) {
+  if (typeof CompressionStream === "undefined") return canvas.toDataURL("image/png");
+  const { width, height } = canvas;
+  const rgba = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+  const rows = new Uint8Array(height * (width + 1)); // each row: filter 0 (none), then grey
+  for (let y = 0, o = 0, i = 0; y < height; y++) {
+    rows[o++] = 0;
+    for (let x = 0; x < width; x++, i += 4) {
+      // ITU-R 601 luma, as Pillow's "L" (exact for the canvas's greys, where r = g = b)
+      rows[o++] = (rgba[i] * 19595 + rgba[i + 1] * 38470 + rgba[i + 2] * 7471 + 0x8000) >> 16;
+    }
+  }
+  const zlib = new Uint8Array(
+    await new Response(new Blob([rows]).stream().pipeThrough(new CompressionStream("deflate")))
+      .arrayBuffer(),
+  );
+  const header = new Uint8Array(13);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  header.set([8, 0, 0, 0, 0], 8); // 8 bits, greyscale, deflate, no filter, no interlace
+  const parts = [
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", zlib),
+    chunk("IEND", new Uint8Array(0)),
+  ];
+  let binary = "";
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, part.subarray(i, i + 0x8000));
+    }
+  }
+  return `data:image/png;base64,${btoa(binary)}`;
+}
 
 function remembered(name) {
   let state = memory.get(name);
@@ -121,6 +190,7 @@ class Pad {
     this.state = remembered(this.name);
     this.el = build(root, this.side);
     this.ctx = this.el.canvas.getContext("2d");
+    this.el.canvas.bukvaPng = () => greyPng(this.el.canvas); // what `send` sends (tests read it)
     this.current = null; // the stroke being drawn: {id, points}
     this.pointer = null;
     this.timer = null;
@@ -239,15 +309,24 @@ class Pad {
     this.el.clear.disabled = empty;
   }
 
-  send() {
+  async send() {
     const state = this.state;
     state.seq += 1;
+    const seq = state.seq;
     // Redrawn from the strokes first: the PNG is then a function of the strokes alone (the
     // same after a reload), not of how the live segments happened to overlap.
     this.redraw();
     const ids = state.strokes.map((s) => s.id);
-    const png = ids.length ? this.el.canvas.toDataURL("image/png") : null;
-    this.setStateValue("drawing", { png, ids, seq: state.seq });
+    let png = null;
+    if (ids.length) {
+      try {
+        png = await greyPng(this.el.canvas);
+      } catch (err) {
+        png = this.el.canvas.toDataURL("image/png");
+      }
+    }
+    if (seq !== state.seq) return; // a later send (a stroke since) carries the newer drawing
+    this.setStateValue("drawing", { png, ids, seq });
     clearTimeout(this.timer);
     // No answer for this drawing after a while (a rerun lost, a reconnect): say so, send again.
     this.timer = setTimeout(() => this.check(), RESEND_AFTER_MS);

@@ -54,9 +54,18 @@ def server_env(settings: Settings) -> dict[str, str]:
     return {"KSERVE_LOGLEVEL": settings.kserve_loglevel.upper(), **SERVER_RUNTIME_ENV}
 
 
-def server_flags(settings: Settings) -> list[str]:
-    """Flags both KServe servers get from the settings: the per-request trace line."""
-    return ["--enable_latency_logging", str(settings.request_trace).lower()]
+LOOPBACK = "127.0.0.1"  # where local runs listen (`--bind`): what `make up` prints
+
+
+def server_flags(settings: Settings, bind: str = LOOPBACK) -> list[str]:
+    """Flags both KServe servers get locally: the per-request trace line from the settings and
+    the address to listen on (the images' default is all interfaces, as a pod needs)."""
+    return ["--enable_latency_logging", str(settings.request_trace).lower(), "--bind", bind]
+
+
+def shown_host(address: str) -> str:
+    """The address to print for a server listening on `address` (loopback for 0.0.0.0/::)."""
+    return LOOPBACK if address in ("", "0.0.0.0", "::") else address
 
 
 def predictor_command(ports: Ports, model_args: Sequence[str], extra: Sequence[str]) -> list[str]:
@@ -67,11 +76,13 @@ def predictor_command(ports: Ports, model_args: Sequence[str], extra: Sequence[s
     ]  # fmt: skip
 
 
-def transformer_command(ports: Ports, protocol: str, extra: Sequence[str]) -> list[str]:
+def transformer_command(
+    ports: Ports, protocol: str, extra: Sequence[str], host: str = LOOPBACK
+) -> list[str]:
     port = ports.predictor_grpc if protocol == "grpc-v2" else ports.predictor_http
     return [
         sys.executable, "-m", "transformer", "--model_name", MODEL_NAME,
-        "--predictor_host", f"127.0.0.1:{port}", "--predictor_protocol", protocol,
+        "--predictor_host", f"{host}:{port}", "--predictor_protocol", protocol,
         "--http_port", str(ports.transformer_http), "--grpc_port", str(ports.transformer_grpc),
         *extra,
     ]  # fmt: skip
@@ -85,11 +96,13 @@ def servers(
     transformer_extra: Sequence[str] = (),
     log_dir: Path | None = None,
     settings: Settings | None = None,
+    bind: str = LOOPBACK,
 ) -> tuple[Process, Process]:
-    """The predictor and the transformer as `Process`es (not started); logs in `log_dir`, or
-    on this terminal when None."""
+    """The predictor and the transformer as `Process`es (not started), listening on `bind`;
+    logs in `log_dir`, or on this terminal when None."""
     settings = settings or Settings.from_env()
-    env, flags = server_env(settings), server_flags(settings)
+    env, flags = server_env(settings), server_flags(settings, bind)
+    host = shown_host(bind)
 
     def log(name: str) -> Path | None:
         return log_dir / f"{name}.log" if log_dir else None
@@ -97,15 +110,15 @@ def servers(
     predictor = Process(
         "predictor",
         predictor_command(ports, model_args, [*flags, *predictor_extra]),
-        f"http://127.0.0.1:{ports.predictor_http}/v2/health/ready",
+        f"http://{host}:{ports.predictor_http}/v2/health/ready",
         env,
         log("predictor"),
         ROOT,
     )
     transformer = Process(
         "transformer",
-        transformer_command(ports, protocol, [*flags, *transformer_extra]),
-        f"http://127.0.0.1:{ports.transformer_http}/v2/health/ready",
+        transformer_command(ports, protocol, [*flags, *transformer_extra], host),
+        f"http://{host}:{ports.transformer_http}/v2/health/ready",
         env,
         log("transformer"),
         ROOT,
@@ -174,32 +187,34 @@ def app_command(port: int, address: str = "127.0.0.1") -> list[str]:
 
 def app_page(address: str, port: int) -> str:
     """The URL a person opens: the address the app listens on (loopback for 0.0.0.0/::)."""
-    host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
-    return f"http://{host}:{port}/"
+    return f"http://{shown_host(address)}:{port}/"
 
 
 def app(
     port: int, log: Path | None, address: str = "127.0.0.1", env: dict[str, str] | None = None
 ) -> Process:
-    """The drawing app as a `Process`, ready when Streamlit's health check answers."""
-    url = f"http://127.0.0.1:{port}/_stcore/health"
+    """The drawing app as a `Process`, ready when Streamlit's health check answers. Its own
+    /metrics endpoint listens where the app does (BUKVA_METRICS_ADDRESS; the image's default
+    is all interfaces, for Prometheus in the cluster)."""
+    url = f"http://{shown_host(address)}:{port}/_stcore/health"
+    env = {"BUKVA_METRICS_ADDRESS": address or "0.0.0.0", **(env or {})}
     return Process("app", app_command(port, address), url, env, log, ROOT)
 
 
 HOWTO = """
 bukva is serving (Ctrl-C stops everything):
-  transformer  http://127.0.0.1:{transformer_http}  grpc 127.0.0.1:{transformer_grpc}
-  predictor    http://127.0.0.1:{predictor_http}  grpc 127.0.0.1:{predictor_grpc}
+  transformer  http://{host}:{transformer_http}  grpc {host}:{transformer_grpc}
+  predictor    http://{host}:{predictor_http}  grpc {host}:{predictor_grpc}
 
 Recognise a PNG (a glyph the repository ships; any PNG or JPEG will do):
   IMG=$(base64 < '{example}' | tr -d '\\n')
-  curl -s http://127.0.0.1:{transformer_http}/v2/models/bukva/infer \\
+  curl -s http://{host}:{transformer_http}/v2/models/bukva/infer \\
     -H 'content-type: application/json' \\
     -d '{{"inputs":[{{"name":"image","datatype":"BYTES","shape":[1],"data":["'$IMG'"]}}]}}'
 Metadata, health, metrics:
-  curl http://127.0.0.1:{transformer_http}/v2/models/bukva
-  curl http://127.0.0.1:{transformer_http}/v2/health/ready
-  curl http://127.0.0.1:{transformer_http}/metrics
+  curl http://{host}:{transformer_http}/v2/models/bukva
+  curl http://{host}:{transformer_http}/v2/health/ready
+  curl http://{host}:{transformer_http}/metrics
 """
 # A scanned Rukopys glyph (ж) kept with the tests' fixtures: the example needs no data set.
 EXAMPLE_PNG = ROOT / "tests" / "fixtures" / "rukopys_zh-1.png"
@@ -221,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="transformer -> predictor hop; gRPC halves its cost locally (docs/serving.md)",
     )
     default = Ports()
+    parser.add_argument(
+        "--bind",
+        default=LOOPBACK,
+        help="address the predictor and transformer listen on (0.0.0.0: every interface)",
+    )
     parser.add_argument("--http_port", type=int, default=default.transformer_http)
     parser.add_argument("--grpc_port", type=int, default=default.transformer_grpc)
     parser.add_argument("--predictor_http_port", type=int, default=default.predictor_http)
@@ -281,7 +301,9 @@ def serve(args: argparse.Namespace) -> None:
         for process in (
             []
             if args.no_servers
-            else servers(ports, model_args, args.predictor_protocol, settings=settings)
+            else servers(
+                ports, model_args, args.predictor_protocol, settings=settings, bind=args.bind
+            )
         ):
             started.append(process)
             process.start()
@@ -290,7 +312,8 @@ def serve(args: argparse.Namespace) -> None:
             if process.ready_url and process.name != "app":
                 print(f"serve: {process.name} ready: {process.ready_url}", flush=True)
         if not args.no_servers:
-            print(HOWTO.format(example=EXAMPLE_PNG, **vars(ports)), flush=True)
+            host = shown_host(args.bind)
+            print(HOWTO.format(example=EXAMPLE_PNG, host=host, **vars(ports)), flush=True)
         if args.app:  # the page to open, not the health URL it was checked by
             print(APP_PAGE.format(url=app_page(args.app_address, args.app_port)), flush=True)
         watched = list(started)

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """KServe's server and transformer flags plus the transformer's own."""
     from bukva.preprocess import DecodeLimits
     from bukva.serving import server_parser
+    from transformer.images import InputLimits
 
     limits = DecodeLimits()
     parser = server_parser(
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda v: v.lower() in ("1", "true", "yes"),
         help="Requests arriving while a predictor call is in flight share the next call "
         "(transformer/batching.py); false: one predictor call per request.",
+    )
+    parser.add_argument(
+        "--warm_up",
+        default=True,
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        help="Before the REST port opens, send one drawing through decoding, normalisation and "
+        "the predictor (at most 5 s), so that the first request costs what later ones do.",
     )
     parser.add_argument(
         "--top_k",
@@ -61,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=limits.max_pixels,
         help="Largest width*height accepted (decompression-bomb guard, checked before decoding).",
+    )
+    parser.add_argument(
+        "--max_request_pixels",
+        type=int,
+        default=InputLimits().max_request_pixels,
+        help="Most pixels the images of one request may hold together (more: HTTP 400, "
+        "checked from the image headers before decoding).",
     )
     return parser
 
@@ -100,12 +115,22 @@ def main(argv: list[str] | None = None) -> int:
         limits = InputLimits(
             max_batch=args.max_batch_size,
             decode=DecodeLimits(max_bytes=args.max_image_bytes, max_pixels=args.max_image_pixels),
+            max_request_bytes=args.max_request_bytes,
+            max_request_pixels=args.max_request_pixels,
         )
         transformer = BukvaTransformer(args.model_name, client, top_k=args.top_k, limits=limits)
     except ValueError as exc:
         print(f"bukva transformer: {exc}", file=sys.stderr)
         return 2
 
+    from kserve import model_server
+
+    from bukva.serving import before_serving
+
+    # The first request's costs are paid before the REST port opens (uvicorn runs the
+    # lifespan start-up first): the app's first answer is as fast as the next ones.
+    if args.warm_up:
+        before_serving(model_server.app, transformer.warm_up)
     serve(
         [transformer],
         args,

@@ -7,6 +7,11 @@ Two encodings are accepted, chosen by the tensor's datatype:
   is allowed, as a browser's `canvas.toDataURL()` makes).
 * UINT8 [N, H, W, 4]: canvas RGBA pixels, as a drawing widget hands them over.
 
+A request is budgeted as a whole too (`InputLimits`): the bytes its images carry and the pixels
+they decode to, checked from the encoded sizes and the image headers before any pixel is
+decoded, so that 64 images of the per-image maximum (about 1 GiB of pixels) cannot reach a
+768 Mi pod.
+
 Every failure is an `InputError` whose `reason` is a short metric label and whose message
 tells the client what was wrong. Standard library, numpy and Pillow only (no torch, no kserve).
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,10 +43,19 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class InputLimits:
-    """Guards applied before any pixel is decoded."""
+    """Guards applied before any pixel is decoded: per image (`decode`) and per request.
+
+    `max_request_bytes` bounds the image data one request carries (encoded images, base64
+    text as sent, or canvas pixels at 4 bytes each; the servers also refuse an HTTP body or a
+    gRPC message larger than this). `max_request_pixels` bounds the pixels one request decodes
+    to: 8 Mpx is a full batch of 64 canvases of 280x280 (5 Mpx) with room, or two images of the
+    per-image maximum, about 32 MB decoded plus one image's float working copies.
+    """
 
     max_batch: int = 64
     decode: DecodeLimits = field(default_factory=DecodeLimits)
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_request_pixels: int = 8_000_000
 
 
 def _check_batch(n: int, limits: InputLimits) -> None:
@@ -93,12 +108,48 @@ def without_opaque_alpha(image: Image.Image) -> Image.Image:
     return image
 
 
+def _header_pixels(data: bytes) -> int:
+    """Width * height from an image's header (no pixel decoded); 0 when unreadable, which
+    `decode_image` then reports."""
+    try:
+        with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as image:
+            width, height = image.size
+    except Exception:  # Pillow raises several types for unreadable data
+        return 0
+    return width * height
+
+
+def _item_size(item: object) -> int:
+    return len(item) if isinstance(item, str | bytes | bytearray | memoryview) else 0
+
+
 def from_bytes_tensor(values: Sequence[object], limits: InputLimits) -> list[Image.Image]:
-    """Decode each BYTES element into a Pillow image (size and bomb limits applied)."""
+    """Decode each BYTES element into a Pillow image (size and bomb limits applied, per image
+    and per request)."""
     _check_batch(len(values), limits)
+    sent = sum(_item_size(item) for item in values)
+    if sent > limits.max_request_bytes:
+        raise InputError(
+            "request_too_large",
+            f"the request's images are {sent} bytes; the limit is {limits.max_request_bytes} "
+            "per request",
+        )
+    encoded = [image_bytes(item, index, limits.decode) for index, item in enumerate(values)]
+    for index, data in enumerate(encoded):  # each image's own limit first, as decode_image says
+        if len(data) > limits.decode.max_bytes:
+            limit = limits.decode.max_bytes
+            raise InputError(
+                "too_large", f"image {index}: image is {len(data)} bytes; the limit is {limit}"
+            )
+    pixels = sum(_header_pixels(data) for data in encoded)
+    if pixels > limits.max_request_pixels:
+        raise InputError(
+            "request_too_large",
+            f"the request's images hold {pixels} pixels; the limit is "
+            f"{limits.max_request_pixels} per request",
+        )
     images = []
-    for index, item in enumerate(values):
-        data = image_bytes(item, index, limits.decode)
+    for index, data in enumerate(encoded):
         try:
             images.append(without_opaque_alpha(decode_image(data, limits.decode)))
         except ImageError as exc:
@@ -114,10 +165,20 @@ def check_canvas_shape(shape: Sequence[int], limits: InputLimits) -> None:
     n, height, width = shape[0], shape[1], shape[2]
     _check_batch(n, limits)
     pixels, side = limits.decode.max_pixels, limits.decode.max_side
-    if height < 1 or width < 1 or height * width > pixels or max(height, width) > side:
+    if height < 1 or width < 1:
+        raise InputError("shape", f"canvas is {width}x{height}; it needs at least 1x1 pixels")
+    if height * width > pixels or max(height, width) > side:
         raise InputError(
             "too_large",
             f"canvas is {width}x{height}; the limit is {pixels} pixels and {side} per side",
+        )
+    total = n * height * width
+    if total > limits.max_request_pixels or total * 4 > limits.max_request_bytes:
+        raise InputError(
+            "request_too_large",
+            f"{n} canvases of {width}x{height} are {total} pixels ({total * 4} bytes); the "
+            f"limit is {limits.max_request_pixels} pixels and {limits.max_request_bytes} "
+            "bytes per request",
         )
 
 

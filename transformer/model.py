@@ -1,6 +1,7 @@
 """The KServe transformer: drawings in, top-k characters out. No torch.
 
-`preprocess` decodes the `image` tensor and normalises each drawing with `bukva.preprocess`
+`preprocess` decodes the `image` (PNG/JPEG) or `canvas` (RGBA pixels) tensor and normalises
+each drawing with `bukva.preprocess`
 (the function the training pipeline used, so serving sees what training saw), which also
 measures its geometry in its frame (the canvas); blank drawings are set aside. `predict` sends
 the rest to the predictor as one FP32 [N,1,28,28] batch plus their FP32 [N,5] geometry.
@@ -16,6 +17,9 @@ Output tensors, one row per image (see docs/architecture.md):
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +31,7 @@ from prometheus_client import Counter, Histogram
 from bukva.alphabet import CLASSES, NUM_CLASSES, check_mode, has_case
 from bukva.contract import (
     ALTERNATIVE,
+    CANVAS_INPUT,
     CASE_KNOWN,
     DEFAULT_MODE,
     GEOMETRY_SIZE,
@@ -64,6 +69,8 @@ from transformer.images import (
 )
 
 INLINE_IMAGES = 4  # larger batches are preprocessed in a worker thread
+WARM_UP_TIMEOUT_S = 5.0  # start-up waits this long at most for the warm-up's predictor call
+log = logging.getLogger("bukva.transformer")
 HAS_CASE = np.array([has_case(c) for c in CLASSES] + [False])  # index NO_CLASS (-1): none
 LABELS = np.array([c.encode() for c in CLASSES] + [b""], dtype=object)
 
@@ -166,16 +173,29 @@ class BukvaTransformer(Model):
         return top_k, mode
 
     def drawings(self, request: InferRequest) -> list:
-        """The request's images, decoded and checked, or InvalidInput saying what is wrong."""
+        """The request's images, decoded and checked, or InvalidInput saying what is wrong.
+
+        One input: `image` (BYTES [N] PNG/JPEG, or UINT8 [N,H,W,4] as before `canvas` had its
+        own name) or `canvas` (UINT8 [N,H,W,4]). A request's shape is concrete: -1 is for
+        metadata (a variable dimension), never for a request's data.
+        """
         names = [i.name for i in request.inputs]
-        if names != [INPUT]:
+        if len(names) != 1 or names[0] not in (INPUT, CANVAS_INPUT):
             raise bad_input(
-                "input_name", f"expected exactly one input named '{INPUT}', got {names}"
+                "input_name",
+                f"expected exactly one input, named '{INPUT}' (PNG/JPEG) or '{CANVAS_INPUT}' "
+                f"(RGBA pixels), got {names}",
             )
         tensor = request.inputs[0]
-        shape = [int(s) for s in tensor.shape]
+        name, shape = tensor.name, [int(s) for s in tensor.shape]
         try:
-            if tensor.datatype == "BYTES":
+            if any(s < 0 for s in shape):
+                raise InputError(
+                    "shape",
+                    f"input '{name}' has shape {shape}: a request gives every dimension's size "
+                    "(-1 appears only in metadata)",
+                )
+            if tensor.datatype == "BYTES" and name == INPUT:
                 if len(shape) != 1:
                     raise InputError(
                         "shape", f"a BYTES image tensor must have shape [N], got {shape}"
@@ -187,10 +207,10 @@ class BukvaTransformer(Model):
                 return from_canvas(self._values(tensor, shape))
         except InputError as exc:
             raise bad_input(exc.reason, str(exc)) from None
-        raise bad_input(
-            "datatype",
-            f"input '{INPUT}' must be BYTES (PNG/JPEG) or UINT8 [N,H,W,4], got {tensor.datatype}",
+        expected = (
+            "UINT8 [N,H,W,4]" if name == CANVAS_INPUT else "BYTES (PNG/JPEG) or UINT8 [N,H,W,4]"
         )
+        raise bad_input("datatype", f"input '{name}' must be {expected}, got {tensor.datatype}")
 
     @staticmethod
     def _values(tensor, shape: list[int]) -> np.ndarray:
@@ -198,7 +218,7 @@ class BukvaTransformer(Model):
             return tensor.as_numpy().reshape(shape)
         except Exception as exc:  # numpy/struct raise several types for data that mismatches shape
             raise InputError(
-                "data", f"input '{INPUT}' data does not match shape {shape} ({exc})"
+                "data", f"input '{tensor.name}' data does not match shape {shape} ({exc})"
             ) from None
 
     async def preprocess(
@@ -244,6 +264,36 @@ class BukvaTransformer(Model):
             top_k,
             mode,
         )
+
+    async def warm_up(self, timeout_s: float = WARM_UP_TIMEOUT_S) -> float | None:
+        """Pay the first request's costs at start-up: one drawing through decoding (Pillow's
+        PNG plugin), normalisation, the predictor hop (its connection: a gRPC channel's HTTP/2
+        set-up) and the answer's building, counted in no metric. Returns its seconds, or None
+        when the predictor did not answer in `timeout_s` (serving starts anyway)."""
+        from PIL import Image, ImageDraw
+
+        start = time.perf_counter()
+        canvas = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=18)
+        buffer = io.BytesIO()
+        canvas.save(buffer, format="PNG")
+        images = from_bytes_tensor([buffer.getvalue()], self.limits)
+        row, frame = normalize_with_geometry(images[0])
+        batch, geometry = row[None, None].astype(np.float32), frame.vector()[None]
+        try:
+            logits = await asyncio.wait_for(
+                self.client.infer(batch, geometry.astype(np.float32)), timeout_s
+            )
+        except Exception as exc:  # down, slow or odd: serving starts all the same
+            log.warning("warm-up: the predictor did not answer (%r); serving cold", exc)
+            return None
+        probs = probabilities(logits[LABEL_LOGITS], DEFAULT_MODE)
+        top = ranked(probs, self.top_k, DEFAULT_MODE)
+        alternatives(probs, DEFAULT_MODE)
+        output(LABEL, LABELS[top], "BYTES")
+        output(PROBABILITY, np.take_along_axis(probs, top, axis=1), "FP32")
+        self.version = str(logits.get(MODEL_VERSION) or self.version)
+        return time.perf_counter() - start
 
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> Prepared:
         """Ask the predictor for the inked images' logits (skipped when all are blank)."""

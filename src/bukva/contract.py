@@ -28,6 +28,9 @@ ONNX_WEIGHTS_SHA = "weights_sha256"  # model.onnx metadata: sha256 of the weight
 
 # Tensor names. The input is `image` on both servers (different encodings).
 INPUT = "image"
+# The transformer's other input, canvas RGBA pixels (v2 metadata names must be unique, so the
+# pixel form has its own name; `image` with datatype UINT8 is still accepted as the same).
+CANVAS_INPUT = "canvas"
 # The predictor's second input: each drawing's geometry in its frame, float32 [N, 5] in
 # `bukva.geometry.FEATURES` order (all zeros: unknown). The transformer computes it with
 # `bukva.preprocess.normalize_with_geometry`; a request without it means "unknown" for all.
@@ -74,7 +77,7 @@ PREDICTOR_OUTPUTS = (
 )
 TRANSFORMER_INPUTS = (
     Tensor(INPUT, "BYTES", (-1,)),  # PNG/JPEG, raw or base64
-    Tensor(INPUT, "UINT8", (-1, -1, -1, 4)),  # canvas RGBA
+    Tensor(CANVAS_INPUT, "UINT8", (-1, -1, -1, 4)),  # canvas RGBA; a request sends one of the two
 )
 
 
@@ -97,6 +100,7 @@ def infer_path(model_name: str = MODEL_NAME) -> str:
 
 __all__ = [
     "ALTERNATIVE",
+    "CANVAS_INPUT",
     "CASE_KNOWN",
     "CHAMPION_ALIAS",
     "CHAMPION_URI",

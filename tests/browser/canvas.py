@@ -72,7 +72,7 @@ ELAPSED = """() => {
            run: t.run, inference: t.inference, render: t.shown - t.answeredAt, hash: t.hash };
 }"""
 # The canvas's own pixels as the PNG it sends (it lives in the component's shadow root).
-CANVAS_PNG = "c => c.toDataURL('image/png')"
+CANVAS_PNG = "c => c.bukvaPng()"  # the greyscale PNG the canvas sends (frontend/canvas.js)
 
 Point = tuple[float, float]
 

@@ -200,3 +200,27 @@ def test_a_phone_draws_with_a_finger_and_gets_an_answer(phone: Page, stack: Stac
     phone.get_by_text(TOP_TEXT).scroll_into_view_if_needed()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     phone.screenshot(path=str(OUTPUT / "frontend-phone.png"))
+
+
+def test_the_canvas_sends_a_grey_png_with_the_same_model_input(page: Page, stack: Stack) -> None:
+    """The canvas sends an 8-bit greyscale PNG (a seventh of the RGBA one's decoding in the
+    transformer) of exactly the pixels `toDataURL` would give, so the model input is the same
+    to float32 rounding and its geometry is the same."""
+    import base64
+
+    from bukva.preprocess import decode_image, normalize_with_geometry
+
+    page.goto(stack.url)
+    expect(page.locator("canvas").first).to_be_visible()
+    stroke_with_mouse(page, ellipse(140, 150, 55, 70))
+    answered_as_drawn(page)
+    grey = decode_image(canvas_png(page))
+    url = page.locator("canvas").first.evaluate("c => c.toDataURL('image/png')")
+    rgba = decode_image(base64.b64decode(url.split(",", 1)[1]))
+    assert grey.mode == "L" and rgba.mode == "RGBA"
+    assert np.array_equal(np.asarray(grey), np.asarray(rgba.convert("L")))
+    assert np.asarray(rgba)[..., 3].min() == 255  # opaque: the transformer reads it as RGB
+    row, frame = normalize_with_geometry(grey)
+    rgb_row, rgb_frame = normalize_with_geometry(rgba.convert("RGB"))
+    assert np.abs(row - rgb_row).max() <= 1e-7
+    assert frame.vector().tolist() == rgb_frame.vector().tolist()

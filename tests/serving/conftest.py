@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from serving_helpers import MAX_BATCH, MAX_BYTES, Server
+from serving_helpers import MAX_BATCH, MAX_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_PIXELS, Server
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +72,8 @@ def predictor(model_dir, logs) -> Iterator[Server]:
 def transformer(predictor, logs) -> Iterator[Server]:
     args = ["--predictor_host", f"127.0.0.1:{predictor.http_port}", "--predictor_protocol", "v2"]
     args += ["--max_batch_size", str(MAX_BATCH), "--max_image_bytes", str(MAX_BYTES)]
+    args += ["--max_request_pixels", str(MAX_REQUEST_PIXELS)]
+    args += ["--max_request_bytes", str(MAX_REQUEST_BYTES)]
     server = Server("transformer", args, logs).start()
     yield server
     server.stop()

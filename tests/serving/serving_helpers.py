@@ -21,6 +21,8 @@ from launch.serve import server_env, server_flags  # noqa: E402
 
 MAX_BATCH = 8  # the test transformer's --max_batch_size (test_bad_input.py relies on it)
 MAX_BYTES = 300_000  # and its --max_image_bytes (likewise)
+MAX_REQUEST_PIXELS = 400_000  # its --max_request_pixels: 8 glyphs of 200x200 fit, 8 of 250x250 not
+MAX_REQUEST_BYTES = 2_000_000  # its --max_request_bytes
 
 
 class Server(Process):

@@ -15,7 +15,7 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from PIL import Image
-from serving_helpers import MAX_BATCH, MAX_BYTES
+from serving_helpers import MAX_BATCH, MAX_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_PIXELS
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,9 @@ JSON_CASES = {
     "BYTES not 1-D": (v2([image_input([b64(b"x")], shape=[1, 1])]), "shape [N]"),
     "data and shape disagree": (v2([image_input([b64(b"x")], shape=[2])]), "does not match shape"),
     "wrong input name": (v2([image_input([b64(b"x")], name="picture")]), "named 'image'"),
+    "PNG sent as canvas": (v2([image_input([b64(b"x")], name="canvas")]), "must be UINT8"),
+    "shape -1": (v2([image_input([b64(b"x")], shape=[-1])]), "-1 appears only in metadata"),
+    "canvas of 0x0": (v2([image_input([], "UINT8", [1, 0, 0, 4], name="canvas")]), "1x1"),
     "two inputs": (v2([image_input([b64(b"x")]), image_input([b64(b"x")])]), "exactly one"),
     "too many images": (v2([image_input([b64(b"x")] * (MAX_BATCH + 1))]), "limit"),
     "no images": (v2([image_input([], shape=[0])]), "no images"),
@@ -211,3 +214,100 @@ def test_server_keeps_serving_and_counts_rejections(transformer, pngs):
     assert response.status_code == 200
     metrics = httpx.get(f"{transformer.url}/metrics").text
     assert 'bukva_invalid_input_total{reason="not_an_image"}' in metrics
+
+
+INFER = "/v2/models/bukva/infer"
+
+
+def test_request_budget_of_pixels_and_bytes(transformer):
+    """Pixels are budgeted per request, not only per image: each image below its own limits,
+    together over the request's, is a 400 before any pixel is decoded (bytes: below)."""
+    side = 250  # 8 images of 250x250: 500k pixels against the test server's 400k
+    assert MAX_BATCH * side * side > MAX_REQUEST_PIXELS > MAX_BATCH * 200 * 200
+    many = v2([image_input([b64(png((side, side)))] * MAX_BATCH)])
+    canvases = v2([image_input([0] * 4, "UINT8", [MAX_BATCH, side, side, 4], name="canvas")])
+    for body, says in ((many, "pixels"), (canvases, "pixels")):
+        response = httpx.post(f"{transformer.url}{INFER}", json=body, timeout=30)
+        assert response.status_code == 400, response.text
+        assert "per request" in response.json()["error"] and says in response.json()["error"]
+    fits = v2([image_input([b64(png((200, 200)))] * MAX_BATCH)])
+    assert httpx.post(f"{transformer.url}{INFER}", json=fits, timeout=30).status_code == 200
+
+
+def test_a_body_over_the_budget_is_refused_unread(transformer, predictor):
+    """A REST body over --max_request_bytes is a 400 by its Content-Length, or once a chunked
+    one passes the limit; a gRPC message over it is RESOURCE_EXHAUSTED."""
+    big = b"{" + b" " * MAX_REQUEST_BYTES + b"}"
+    response = httpx.post(f"{transformer.url}{INFER}", content=big, timeout=30)
+    assert response.status_code == 400
+    assert f"limit is {MAX_REQUEST_BYTES} per request" in response.json()["error"]
+
+    def chunks():
+        for _ in range(4):
+            yield b" " * (MAX_REQUEST_BYTES // 2)
+
+    response = httpx.post(f"{transformer.url}{INFER}", content=chunks(), timeout=30)
+    assert response.status_code == 400 and "per request" in response.json()["error"]
+    small = v2([image_input([b64(png((40, 40)))])])
+
+    def small_chunks():
+        yield json.dumps(small).encode()
+
+    assert httpx.post(f"{transformer.url}{INFER}", content=small_chunks()).status_code == 200
+    stub = GRPCInferenceServiceStub(grpc.insecure_channel(transformer.grpc))
+    tensor = pb.ModelInferRequest.InferInputTensor(name="image", datatype="BYTES", shape=[1])
+    request = pb.ModelInferRequest(
+        model_name="bukva",
+        inputs=[tensor],
+        raw_input_contents=[struct.pack("<I", MAX_REQUEST_BYTES) + b"x" * MAX_REQUEST_BYTES],
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # The predictor has the same guard (its default: 16 MiB).
+    response = httpx.post(f"{predictor.url}{INFER}", content=b" " * (17 << 20), timeout=30)
+    assert response.status_code == 400 and "per request" in response.json()["error"]
+
+
+def test_grpc_shape_minus_one_is_invalid(transformer, pngs):
+    """-1 is a metadata wildcard; a request's tensor says how many images it holds."""
+    stub = GRPCInferenceServiceStub(grpc.insecure_channel(transformer.grpc))
+    tensor = pb.ModelInferRequest.InferInputTensor(name="image", datatype="BYTES", shape=[-1])
+    request = pb.ModelInferRequest(
+        model_name="bukva",
+        inputs=[tensor],
+        raw_input_contents=[struct.pack("<I", len(pngs[0])) + pngs[0]],
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "-1 appears only in metadata" in info.value.details()
+
+
+def one_pixel(mode: str, value) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (1, 1), value).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_one_pixel_image_is_blank(transformer):
+    """A 1x1 image decodes, but cannot hold a drawing (`bukva.preprocess` needs 4 ink pixels):
+    "blank", as any image without enough ink, whatever its one pixel is. Not a 400: nothing is
+    wrong with the request, and no size threshold would be right for ink-cropped images."""
+    images = [
+        one_pixel("L", 0),
+        one_pixel("L", 255),
+        one_pixel("RGBA", (0, 0, 0, 0)),
+        one_pixel("RGBA", (0, 0, 0, 255)),
+    ]
+    response = httpx.post(
+        f"{transformer.url}{INFER}", json=v2([image_input(list(map(b64, images)))])
+    )
+    assert response.status_code == 200, response.text
+    status = next(o for o in response.json()["outputs"] if o["name"] == "status")
+    assert status["data"] == ["blank"] * 4
+    canvas = v2([image_input([0, 0, 0, 255], "UINT8", [1, 1, 1, 4], name="canvas")])
+    response = httpx.post(f"{transformer.url}{INFER}", json=canvas)
+    assert response.status_code == 200, response.text
+    status = next(o for o in response.json()["outputs"] if o["name"] == "status")
+    assert status["data"] == ["blank"]

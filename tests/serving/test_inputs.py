@@ -73,6 +73,31 @@ def test_bytes_tensor_limits():
         assert info.value.reason == reason, reason
 
 
+def test_request_budget_counts_every_image_before_decoding(monkeypatch):
+    """Each image within its own limits, together over the request's: refused, and not one
+    pixel decoded (decode_image never runs)."""
+    import transformer.images as images
+
+    limits = InputLimits(max_batch=64, max_request_pixels=3 * 40 * 40, max_request_bytes=2_000)
+    assert len(from_bytes_tensor([png()] * 3, limits)) == 3
+    decoded = []
+    monkeypatch.setattr(images, "decode_image", lambda *a: decoded.append(a))
+    heavy = base64.b64encode(png((90, 90), "L")).decode()  # text is what the request carries
+    assert len(heavy) * 50 > limits.max_request_bytes > 4 * len(png())
+    for values, says in (([png()] * 4, "pixels"), ([heavy] * 50, "bytes")):
+        with pytest.raises(InputError) as info:
+            from_bytes_tensor(values, limits)
+        assert info.value.reason == "request_too_large"
+        assert says in str(info.value) and "per request" in str(info.value)
+    assert decoded == []
+    canvases = InputLimits(max_request_pixels=3 * 40 * 40)
+    check_canvas_shape([3, 40, 40, 4], canvases)
+    for shape, budget in (([4, 40, 40, 4], canvases), ([3, 40, 40, 4], limits)):  # pixels, bytes
+        with pytest.raises(InputError) as info:
+            check_canvas_shape(shape, budget)
+        assert info.value.reason == "request_too_large"
+
+
 @pytest.mark.parametrize(
     "shape", [[1, 28, 28, 3], [1, 28, 28], [0, 28, 28, 4], [1, 5000, 5000, 4], [1, 0, 5, 4]]
 )

@@ -25,3 +25,16 @@ def test_images_set_the_launchers_runtime_env(dockerfile: str) -> None:
 def test_local_servers_get_the_runtime_env() -> None:
     for server in servers(Ports(), [], settings=Settings.from_env({})):
         assert SERVER_RUNTIME_ENV.items() <= server.env.items()
+
+
+def test_local_runs_bind_loopback_and_images_all_interfaces() -> None:
+    """`make up` prints 127.0.0.1 and listens there; the images (no --bind) keep 0.0.0.0,
+    what a pod needs; the app's /metrics listens where the app does."""
+    from launch.serve import app
+    from transformer.__main__ import build_parser
+
+    for server in servers(Ports(), [], settings=Settings.from_env({})):
+        assert server.cmd[server.cmd.index("--bind") + 1] == "127.0.0.1"
+    assert build_parser().parse_args(["--predictor_host", "x:1"]).bind == "0.0.0.0"
+    assert app(8501, None).env["BUKVA_METRICS_ADDRESS"] == "127.0.0.1"
+    assert app(8501, None, "0.0.0.0").env["BUKVA_METRICS_ADDRESS"] == "0.0.0.0"

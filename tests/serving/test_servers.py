@@ -81,6 +81,9 @@ def test_health_and_metadata(predictor, transformer):
     meta = httpx.get(f"{transformer.url}/v2/models/bukva").json()
     assert [o["name"] for o in meta["outputs"]] == OUTPUTS
     assert meta["versions"] == served  # passed on by the transformer
+    # v2 tensor names are unique: the PNG/JPEG form and the pixel form have one name each.
+    inputs = [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]]
+    assert inputs == [("image", "BYTES", [-1]), ("canvas", "UINT8", [-1, -1, -1, 4])]
     import grpc
     from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
@@ -91,6 +94,7 @@ def test_health_and_metadata(predictor, transformer):
         assert stub.ModelReady(pb.ModelReadyRequest(name="bukva")).ready
         meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="bukva"))
         assert [o.name for o in meta.outputs] == OUTPUTS
+        assert [i.name for i in meta.inputs] == ["image", "canvas"]
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json-base64", "binary-raw"])
@@ -112,20 +116,27 @@ def test_plain_json_base64_and_data_url(transformer, pngs, expected):
         "data:image/png;base64," + base64.b64encode(pngs[1]).decode(),
     ]
     body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": data}]}
-    answer = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body).json()
+    response = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body)
+    # encoded once by orjson (bukva.serving.StrictDataPlane), still a plain JSON answer
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    answer = response.json()
     labels = next(o for o in answer["outputs"] if o["name"] == "label")["data"]
     assert [labels[0], labels[3]] == [expected[0][0], expected[1][0]]
 
 
-def test_canvas_and_blank(transformer, canvas, blank_png, pngs):
+@pytest.mark.parametrize("name", ["canvas", "image"])  # `image` as UINT8: clients from before
+def test_canvas_and_blank(transformer, canvas, blank_png, pngs, name):
     client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
-    drawing = thttp.InferInput("image", list(canvas.shape), "UINT8")
+    drawing = thttp.InferInput(name, list(canvas.shape), "UINT8")
     drawing.set_data_from_numpy(canvas)
     result = client.infer("bukva", [drawing])
     assert text(result.as_numpy("status")) == ["ok"]
     assert text(result.as_numpy("label"))[0] in CLASSES
+    by_grpc = grpc_infer(transformer.grpc, name, "UINT8", canvas)
+    assert text(by_grpc["label"]) == text(result.as_numpy("label"))
 
-    empty = thttp.InferInput("image", list(canvas.shape), "UINT8")
+    empty = thttp.InferInput(name, list(canvas.shape), "UINT8")
     empty.set_data_from_numpy(np.zeros_like(canvas), binary_data=False)  # JSON path
     result = client.infer("bukva", [empty])
     assert text(result.as_numpy("status")) == ["blank"]
@@ -269,7 +280,7 @@ def test_the_curl_example_make_up_prints_works(transformer):
     from launch.serve import EXAMPLE_PNG, HOWTO, Ports
 
     port = int(transformer.url.rsplit(":", 1)[1])
-    text = HOWTO.format(example=EXAMPLE_PNG, **vars(Ports(transformer_http=port)))
+    text = HOWTO.format(example=EXAMPLE_PNG, host="127.0.0.1", **vars(Ports(transformer_http=port)))
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("IMG="))
     script = "\n".join(line.strip() for line in lines[start : start + 4])
@@ -277,3 +288,19 @@ def test_the_curl_example_make_up_prints_works(transformer):
     assert done.returncode == 0, done.stderr
     answer = {o["name"]: o["data"] for o in json.loads(done.stdout)["outputs"]}
     assert answer["status"] == ["ok"] and len(answer["label"]) == 3
+
+
+def test_servers_listen_only_where_told(predictor, transformer):
+    """The test servers run with `make up`'s flags (--bind 127.0.0.1): REST and gRPC listen on
+    loopback only, not on every interface as KServe would."""
+    import psutil
+
+    for server in (predictor, transformer):
+        listening = {
+            (c.laddr.ip.removeprefix("::ffff:"), c.laddr.port)  # gRPC's IPv4-mapped form
+            for c in psutil.Process(server.pid).connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        ports = {server.http_port, server.grpc_port}
+        assert {port for _, port in listening} >= ports, listening
+        assert {ip for ip, port in listening if port in ports} == {"127.0.0.1"}, listening
