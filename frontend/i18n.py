@@ -59,6 +59,9 @@ TEXT: dict[str, dict[str, str]] = {
         "unknown": "невідомо",
         "metrics": "Тестові метрики",
         "no_metrics": "Метрик ще немає (запустіть `make repro`).",
+        "metrics_note": "Точність на матеріалі, якого навчання не бачило, з 95% інтервалом "
+        "Вілсона; combined — усі набори разом.",
+        "model_card": "Картка моделі: призначення, дані та ліцензії, помилки, обмеження",
         "confusion": "Матриця помилок",
         "no_confusion": "Матриці помилок ще немає.",
         "feedback_counts": "Зібрані відгуки за символами",
@@ -118,6 +121,9 @@ TEXT: dict[str, dict[str, str]] = {
         "unknown": "unknown",
         "metrics": "Test metrics",
         "no_metrics": "No metrics yet (run `make repro`).",
+        "metrics_note": "Accuracy on material training never saw, with its 95% Wilson "
+        "interval; combined is every set together.",
+        "model_card": "Model card: intended use, data and licences, confusions, limits",
         "confusion": "Confusion matrix",
         "no_confusion": "No confusion matrix yet.",
         "feedback_counts": "Feedback collected per character",
