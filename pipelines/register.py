@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -291,13 +292,14 @@ def register(
     metrics_path: Path,
     lock_path: Path,
     gate: Gate,
-    sets: dict | None = None,
+    sets: dict | Callable[[], dict] | None = None,
     card_path: Path | None = None,
 ) -> dict[str, Any]:
     """Register (or reuse) the model's version and apply the promotion gate.
 
     Args:
-        sets: the evaluation sets (`evaluate.load_sets`), for the paired test; None: the
+        sets: the evaluation sets (`evaluate.load_sets`) or a function that loads them (called
+            only when there is a champion to compare with), for the paired test; None: the
             margin rule.
         card_path: the model card `evaluate` wrote; becomes the version's description.
     Returns:
@@ -354,6 +356,7 @@ def register(
         else:
             champion_metrics = _version_metrics(client, champion) if champion else None
             if champion is not None and sets is not None and gate.test == "mcnemar":
+                sets = sets() if callable(sets) else sets  # loaded only when needed
                 theirs, why = champion_correct(champion, sets)
                 if theirs is None:
                     log("register", f"the champion cannot read the evaluation images ({why})")
@@ -440,9 +443,10 @@ def main() -> None:
     if args.has_champion:
         sys.exit(0 if has_champion() else 1)
     gate = load_gate()
-    sets = None
-    if gate.test == "mcnemar":
-        sets = load_sets(Path(args.prepared), Path(args.split), Path(args.drawn))
+
+    def sets() -> dict:
+        return load_sets(Path(args.prepared), Path(args.split), Path(args.drawn))
+
     result = register(
         Path(args.model), Path(args.metrics), Path(args.lock), gate, sets, Path(args.card)
     )
