@@ -24,9 +24,17 @@ import torch
 from bukva.alphabet import CLASSES, DIGITS
 from bukva.network import load
 from pipelines import cpu, model_card
-from pipelines.common import StageError, load_params, log, run_cli, write_json
-from pipelines.data import Dataset, add_split_arguments, load_prepared, load_splits
-from pipelines.metrics import INTERVAL, compute_metrics, predict
+from pipelines.common import load_params, log, run_cli, write_json
+from pipelines.data import Dataset, add_split_arguments
+from pipelines.metrics import (
+    COMBINED,
+    INTERVAL,
+    combined_set,
+    compute_metrics,
+    load_sets,
+    numbers,
+    predict,
+)
 from pipelines.tracking import stage_run
 
 
@@ -163,30 +171,7 @@ def render_pngs(
     plt.close(fig)
 
 
-SETS = ("scanned", "canvas", "block")  # test split as scanned; redrawn on the canvas; fonts
-COMBINED = "combined"  # every image of every set together: what the promotion gate decides on
 PER_SET = ("per_class", "per_letter_case")  # kept out of metrics.json: reports/per_class.json
-
-
-def load_sets(prepared: Path, split: Path, drawn: Path) -> dict[str, Dataset]:
-    """The three evaluation sets: the scanned test split, the test glyphs and digits redrawn
-    as canvas strokes, and the held-out fonts' block letters (`pipelines/drawn.py`)."""
-    sets = {"scanned": load_splits(prepared, split)["test"]}
-    for name in SETS[1:]:
-        sets[name] = load_prepared(drawn / name)
-    for name, ds in sets.items():
-        if not len(ds):
-            raise StageError(f"the {name} evaluation set is empty")
-    return sets
-
-
-def combined_set(sets: dict[str, Dataset]) -> Dataset:
-    """Every evaluation image in one set, in `sets` order (scanned, canvas, block)."""
-    parts = list(sets.values())
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined + part
-    return combined
 
 
 def evaluate(model_dir: Path, sets: dict[str, Dataset], top_k: int) -> dict[str, tuple]:
@@ -203,15 +188,6 @@ def evaluate(model_dir: Path, sets: dict[str, Dataset], top_k: int) -> dict[str,
     upper = torch.cat([r[2] for r in results.values()])
     metrics = compute_metrics(probs, upper, ds.labels, ds.uppercase, top_k=top_k)
     return results | {COMBINED: (ds, probs, upper, metrics)}
-
-
-def correct(model_dir: Path, sets: dict[str, Dataset]) -> torch.Tensor:
-    """Per image of the combined set (`combined_set` order): whether the model's top answer is
-    right. The promotion gate pairs two models' answers on the same images."""
-    model = load(model_dir)
-    ds = combined_set(sets)
-    probs, _ = predict(model, ds.images, ds.geometry)
-    return probs.argmax(dim=1) == ds.labels
 
 
 def headline(results: dict[str, tuple]) -> dict:
@@ -273,20 +249,6 @@ def confusions(results: dict[str, tuple], limit: int = 12) -> list[dict]:
         }
         for (a, p), n in top
     ]
-
-
-def numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """The numeric figures of metrics.json, nested sets as `<set>.<figure>` (intervals as
-    `<figure>_interval_low` / `_high`), for MLflow metrics and registry tags."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            out |= numbers(value, f"{prefix}{key}.")
-        elif isinstance(value, list) and len(value) == 2 and key.endswith(INTERVAL):
-            out[f"{prefix}{key}_low"], out[f"{prefix}{key}_high"] = map(float, value)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = float(value)
-    return out
 
 
 def summary_line(figures: dict) -> str:

@@ -1,15 +1,19 @@
 """Batch prediction and the metrics every stage reports (validation during training, test in
-`evaluate`)."""
+`evaluate`), the evaluation sets and their combination (what `evaluate` reports, the promotion
+gate and tuning decide on), and the statistics behind the intervals and the gate."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
 from bukva.alphabet import CLASSES
 from bukva.contract import NUM_DIGITS
-from bukva.network import BukvaNet
+from bukva.network import BukvaNet, load
+from pipelines.common import StageError
+from pipelines.data import Dataset, load_prepared, load_splits
 
 
 @torch.inference_mode()
@@ -122,3 +126,51 @@ def mcnemar_exact(gained: int, lost: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(gained, n + 1))
     return min(1.0, tail / 2**n)
+
+
+SETS = ("scanned", "canvas", "block")  # test split as scanned; redrawn on the canvas; fonts
+COMBINED = "combined"  # every image of every set together: what the promotion gate decides on
+
+
+def load_sets(prepared: Path, split: Path, drawn: Path) -> dict[str, Dataset]:
+    """The three evaluation sets: the scanned test split, the test glyphs and digits redrawn
+    as canvas strokes, and the held-out fonts' block letters (`pipelines/drawn.py`)."""
+    sets = {"scanned": load_splits(prepared, split)["test"]}
+    for name in SETS[1:]:
+        sets[name] = load_prepared(drawn / name)
+    for name, ds in sets.items():
+        if not len(ds):
+            raise StageError(f"the {name} evaluation set is empty")
+    return sets
+
+
+def combined_set(sets: dict[str, Dataset]) -> Dataset:
+    """Every evaluation image in one set, in `sets` order (scanned, canvas, block)."""
+    parts = list(sets.values())
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined + part
+    return combined
+
+
+def correct(model_dir: Path, sets: dict[str, Dataset]) -> torch.Tensor:
+    """Per image of the combined set (`combined_set` order): whether the model's top answer is
+    right. The promotion gate pairs two models' answers on the same images."""
+    model = load(model_dir)
+    ds = combined_set(sets)
+    probs, _ = predict(model, ds.images, ds.geometry)
+    return probs.argmax(dim=1) == ds.labels
+
+
+def numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """The numeric figures of metrics.json, nested sets as `<set>.<figure>` (intervals as
+    `<figure>_interval_low` / `_high`), for MLflow metrics and registry tags."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out |= numbers(value, f"{prefix}{key}.")
+        elif isinstance(value, list) and len(value) == 2 and key.endswith(INTERVAL):
+            out[f"{prefix}{key}_low"], out[f"{prefix}{key}_high"] = map(float, value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+    return out

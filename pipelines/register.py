@@ -38,8 +38,7 @@ from bukva.contract import (
 from bukva.settings import Settings
 from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
-from pipelines.evaluate import COMBINED, correct, load_sets, numbers
-from pipelines.metrics import INTERVAL, mcnemar_exact
+from pipelines.metrics import COMBINED, INTERVAL, correct, load_sets, mcnemar_exact, numbers
 
 ARTIFACT_PATH = "model"
 METRIC_TAG = "metric."  # version tag prefix for each test metric
@@ -263,8 +262,6 @@ def champion_correct(champion, sets: dict) -> tuple[Any, str]:
     missing, another network or input format)."""
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from pipelines.evaluate import correct
 
     try:
         with tempfile.TemporaryDirectory() as tmp:

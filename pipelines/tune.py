@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     from bukva.network import load
-    from pipelines.evaluate import combined_set, load_sets
+    from pipelines.metrics import combined_set, load_sets
     from pipelines.training import TrainParams, training_set
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress lines suffice

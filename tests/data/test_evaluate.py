@@ -9,14 +9,8 @@ import torch
 from bukva.alphabet import CLASSES
 from pipelines import model_card
 from pipelines.data import Dataset
-from pipelines.evaluate import (
-    COMBINED,
-    confusions,
-    headline,
-    numbers,
-    per_set_headlines,
-)
-from pipelines.metrics import compute_metrics, wilson
+from pipelines.evaluate import confusions, headline, per_set_headlines
+from pipelines.metrics import COMBINED, compute_metrics, numbers, wilson
 
 
 def scored(labels: list[int], said: list[int], upper: list[float], case: list[int], top_k=3):

@@ -217,7 +217,7 @@ def test_paired_gate_runs_the_champions_files_on_the_same_images(registry):
     from mlflow.tracking import MlflowClient
 
     from pipelines.data import Dataset
-    from pipelines.evaluate import correct
+    from pipelines.metrics import correct
     from pipelines.register import register
 
     lock = registry / "dvc.lock"
