@@ -1,15 +1,18 @@
-"""Stage `evaluate`: metrics, predictions and plots on three test sets, for `dvc metrics` /
-`dvc plots`.
+"""Stage `evaluate`: metrics, predictions and plots on three test sets and on all of them
+together, for `dvc metrics` / `dvc plots`, and the model card generated from them.
 
-The sets (`load_sets`): `scanned`, the test split as scanned; `canvas`, the same glyphs and
-digits redrawn as the app's canvas records strokes; `block`, block letters (33 letters in both
-cases, digits) from fonts training never sees. Writes reports/metrics.json (headline figures:
-accuracy overall, letters, digits, top-3, case; the scanned set's at the top level, the others
-under their names), reports/per_class.json (per-class accuracy and per-letter case accuracy of
-every set), reports/predictions.csv (every evaluated image with its prediction) and
-reports/plots/ (scanned; canvas/ and block/ beside it): confusion data for labels and case
-(CSV, DVC's confusion template), per-class accuracy (CSV, bar chart) and the same as PNG
-images. Logs it all into the training run.
+The sets (`pipelines.metrics.load_sets`): `scanned`, the test split as scanned; `canvas`, the
+same glyphs and digits redrawn as the app's canvas records strokes; `block`, block letters (33
+letters in both cases, digits) from fonts training never sees; and `combined`, every image of
+the three (what the promotion gate and tuning decide on). Writes reports/metrics.json
+(headline figures: accuracy overall, letters, digits, top-3, case, each with its 95% Wilson
+interval and the count behind it; the scanned set's at the top level, the others under their
+names), reports/metrics/<set>.json (the same, short, for `dvc metrics show`),
+reports/per_class.json (per-class accuracy and per-letter case accuracy of every set),
+reports/predictions.csv (every evaluated image with its prediction), reports/model_card.md
+(`pipelines.model_card`) and reports/plots/ (scanned; canvas/ and block/ beside it): confusion
+data for labels and case (CSV, DVC's confusion template), per-class accuracy (CSV, bar chart)
+and the same as PNG images. Logs it all into the training run.
 """
 
 from __future__ import annotations
