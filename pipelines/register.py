@@ -3,9 +3,12 @@
 The model folder (safetensors + config.json, never a pickle) is registered as a new version of
 `bukva-cnn` with its test metrics, its tensor signature, the git commit and the DVC data hash
 as version tags, plus `model.onnx`: the same network exported for the predictor's ONNX
-Runtime and checked against PyTorch. The alias `champion` (what the predictor serves) moves
-to the new version only if it beats the current champion on the gate metric; otherwise the
-stage says why and leaves the champion alone. MLflow stages are not used (deprecated).
+Runtime and checked against PyTorch; the model card `evaluate` generated is its description.
+The alias `champion` (what the predictor serves) moves to the new version only if it beats the
+current champion on the combined evaluation set (`Gate`: an exact McNemar test on both models'
+answers to the same images, the champion's registered files run here; or a margin above seed
+noise); otherwise the stage says why, with the figures' intervals and the p-value, and leaves
+the champion alone. MLflow stages are not used (deprecated).
 
 Registering the same weights twice reuses the existing version (matched by their sha256), so
 `dvc repro --force` does not litter the registry.
