@@ -20,7 +20,7 @@ gets the caps. `BUKVA_CPU_KERNELS=native` turns them off (to measure what they c
 differs without them). arm64 has none of these instruction sets: its NEON/SVE kernels add in
 yet another order, so an arm64 machine trains other weights; the caps hold on x86-64 only.
 
-    python -m pipelines      # what is in effect in a fresh process (JSON)
+    python -m pipelines.kernels   # what is in effect in a fresh process (JSON)
 """
 
 from __future__ import annotations

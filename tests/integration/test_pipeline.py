@@ -123,9 +123,9 @@ def test_dvc_metrics_and_plots_show(project):
 
 
 def test_stage_processes_run_pinned_kernels_whatever_the_environment_says(project):
-    """The caps win over a caller's own settings: `python -m pipelines` (the package every stage
-    imports first) reports AVX2 and one thread, and training again under the widest settings
-    the caller can export gives the same weights, byte for byte."""
+    """The caps win over a caller's own settings: `python -m pipelines.kernels` (through the
+    package every stage imports first) reports AVX2 and one thread, and training again under
+    the widest settings the caller can export gives the same weights, byte for byte."""
     path, _ = project
     widest = {
         "ATEN_CPU_CAPABILITY": "avx512",
@@ -133,10 +133,10 @@ def test_stage_processes_run_pinned_kernels_whatever_the_environment_says(projec
         "OMP_NUM_THREADS": "2",
         "MKL_NUM_THREADS": "2",
     }
-    shown = json.loads(run([sys.executable, "-m", "pipelines"], path, **widest).stdout)
+    shown = json.loads(run([sys.executable, "-m", "pipelines.kernels"], path, **widest).stdout)
     assert shown["pinned"] and shown["aten_capability"] == "AVX2" and shown["threads"] == 1
     native = json.loads(
-        run([sys.executable, "-m", "pipelines"], path, BUKVA_CPU_KERNELS="native").stdout
+        run([sys.executable, "-m", "pipelines.kernels"], path, BUKVA_CPU_KERNELS="native").stdout
     )
     assert not native["pinned"]
     train = [sys.executable, "-m", "pipelines.train", "--out", "models/again"]
