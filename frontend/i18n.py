@@ -67,6 +67,9 @@ TEXT: dict[str, dict[str, str]] = {
         "metrics": "Тестові метрики",
         "no_metrics": "Метрик ще немає (запустіть `make repro`).",
         "metrics_from_registry": "Тестові метрики версії {version} з її тегів у реєстрі.",
+        "metrics_note": "Точність на матеріалі, якого навчання не бачило, з 95% інтервалом "
+        "Вілсона; combined — усі набори разом.",
+        "model_card": "Картка моделі: призначення, дані та ліцензії, помилки, обмеження",
         "confusion": "Матриця помилок",
         "no_confusion": "Матриці помилок ще немає.",
         "feedback_counts": "Зібрані відгуки за символами",
@@ -163,6 +166,9 @@ TEXT: dict[str, dict[str, str]] = {
         "metrics": "Test metrics",
         "no_metrics": "No metrics yet (run `make repro`).",
         "metrics_from_registry": "Test metrics of version {version}, from its registry tags.",
+        "metrics_note": "Accuracy on material training never saw, with its 95% Wilson "
+        "interval; combined is every set together.",
+        "model_card": "Model card: intended use, data and licences, confusions, limits",
         "confusion": "Confusion matrix",
         "no_confusion": "No confusion matrix yet.",
         "feedback_counts": "Feedback collected per character",

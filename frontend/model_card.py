@@ -1,14 +1,15 @@
-"""The model page: the champion's version, its test metrics, confusion matrix, and how much
-feedback has been collected per character.
+"""The model page: the champion's version, its test figures with their 95% intervals, its model
+card, confusion matrix, and how much feedback has been collected per character.
 
 Sources, each optional (the page says what is missing instead of failing):
 - the MLflow registry over its REST API, when MLFLOW_TRACKING_URI is an http(s) server:
-  the `champion` alias of `bukva-cnn`, its version and tags (no mlflow package needed);
+  the `champion` alias of `bukva-cnn`, its version, tags and description (the model card
+  `register` filed with it; no mlflow package needed);
 - the version the inference service reports in its v2 model metadata;
-- `reports/metrics.json` and `reports/plots/*confusion*` (PNG/SVG, or a CSV of
-  actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them; where there is no
-  metrics file (the app's image has no reports/, as in the cluster), the champion's test
-  metrics from its registry tags (`metric.*`, written by `register`);
+- `reports/metrics.json`, `reports/model_card.md` and `reports/plots/*confusion*` (PNG/SVG, or
+  a CSV of actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them; where
+  there is no metrics file (the app's image has no reports/, as in the cluster), the champion's
+  test metrics from its registry tags (`metric.*`, written by `register`);
 - the feedback store, counted per class folder.
 """
 
@@ -29,6 +30,16 @@ from frontend import services
 from frontend.i18n import text
 
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg")
+CARD_FILE = "model_card.md"
+# The evaluation sets of metrics.json (the scanned split's figures are its top level) and the
+# figures shown for each, with the count each is measured on.
+SET_ORDER = ("scanned", "canvas", "block", "combined")
+FIGURES = (
+    ("letters_accuracy", "letters_count"),
+    ("digits_accuracy", "digits_count"),
+    ("case_accuracy", "case_count"),
+    ("label_accuracy", "count"),
+)
 
 
 def flatten(values: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,6 +69,54 @@ def read_metrics(home: Path) -> dict[str, Any]:
 def metrics_from_tags(tags: dict[str, Any]) -> dict[str, Any]:
     """The test metrics `register` tags a registry version with (`metric.<name>`)."""
     return {k.removeprefix(METRIC_TAG): v for k, v in tags.items() if k.startswith(METRIC_TAG)}
+
+
+def read_report(home: Path) -> dict[str, Any]:
+    """`reports/metrics.json` as evaluate wrote it; empty when absent or unreadable."""
+    try:
+        data = json.loads((home / "reports" / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def figure_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per set and figure: accuracy, its 95% Wilson interval and the number of images,
+    as percentages to one decimal (the interval `-` when the report has none)."""
+    sets = {"scanned": report} | {k: v for k, v in report.items() if isinstance(v, dict)}
+    ordered = [s for s in SET_ORDER if s in sets] + [s for s in sets if s not in SET_ORDER]
+    top = [k for k in report if k.startswith("top") and k.endswith("_accuracy")]
+    rows = []
+    for name in ordered:
+        figures = sets[name]
+        for key, count in (*FIGURES, *((t, "count") for t in top)):
+            value = figures.get(key)
+            if not isinstance(value, int | float) or value != value:
+                continue
+            bounds = figures.get(f"{key}_interval")
+            interval = (
+                f"{100 * bounds[0]:.1f}-{100 * bounds[1]:.1f}%"
+                if isinstance(bounds, list) and len(bounds) == 2
+                else "-"
+            )
+            rows.append(
+                {
+                    "set": name,
+                    "figure": key.removesuffix("_accuracy"),
+                    "accuracy": f"{100 * value:.1f}%",
+                    "95% interval": interval,
+                    "images": figures.get(count),
+                }
+            )
+    return rows
+
+
+def read_card(home: Path) -> str:
+    """The model card evaluate generated (`reports/model_card.md`); empty when absent."""
+    try:
+        return (home / "reports" / CARD_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def confusion_source(home: Path) -> Path | None:
@@ -106,6 +165,7 @@ def champion(tracking_uri: str) -> dict[str, Any]:
         "version": version.get("version", ""),
         "run_id": version.get("run_id", ""),
         "tags": tags,
+        "description": version.get("description", ""),
     }
 
 
@@ -132,14 +192,24 @@ def _show_versions(lang: str) -> dict[str, Any]:
 
 def _show_metrics(lang: str, home: Path, info: dict[str, Any]) -> None:
     st.markdown(f"#### {text(lang, 'metrics')}")
-    metrics = read_metrics(home)
-    if not metrics and (metrics := metrics_from_tags(info.get("tags") or {})):
+    rows = figure_rows(read_report(home))
+    if rows:
+        st.caption(text(lang, "metrics_note"))
+    elif tagged := metrics_from_tags(info.get("tags") or {}):
         st.caption(text(lang, "metrics_from_registry", version=info.get("version", "")))
-    if not metrics:
+        rows = [{"metric": k, "value": v} for k, v in tagged.items()]
+    else:
         st.info(text(lang, "no_metrics"))
         return
-    rows = [{"metric": k, "value": v} for k, v in metrics.items()]
     st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _show_card(lang: str, home: Path, info: dict[str, Any]) -> None:
+    """The champion's card from the registry (`info`), else the one the last evaluate wrote."""
+    card = info.get("description") or read_card(home)
+    if card:
+        with st.expander(text(lang, "model_card")):
+            st.markdown(card)
 
 
 def _show_confusion(lang: str, home: Path) -> None:
@@ -222,5 +292,6 @@ def render(lang: str) -> None:
     home = services.settings().home
     info = _show_versions(lang)
     _show_metrics(lang, home, info)
+    _show_card(lang, home, info)
     _show_confusion(lang, home)
     _show_feedback(lang)

@@ -1,15 +1,18 @@
-"""Stage `evaluate`: metrics, predictions and plots on three test sets, for `dvc metrics` /
-`dvc plots`.
+"""Stage `evaluate`: metrics, predictions and plots on three test sets and on all of them
+together, for `dvc metrics` / `dvc plots`, and the model card generated from them.
 
-The sets (`load_sets`): `scanned`, the test split as scanned; `canvas`, the same glyphs and
-digits redrawn as the app's canvas records strokes; `block`, block letters (33 letters in both
-cases, digits) from fonts training never sees. Writes reports/metrics.json (headline figures:
-accuracy overall, letters, digits, top-3, case; the scanned set's at the top level, the others
-under their names), reports/per_class.json (per-class accuracy and per-letter case accuracy of
-every set), reports/predictions.csv (every evaluated image with its prediction) and
-reports/plots/ (scanned; canvas/ and block/ beside it): confusion data for labels and case
-(CSV, DVC's confusion template), per-class accuracy (CSV, bar chart) and the same as PNG
-images. Logs it all into the training run.
+The sets (`pipelines.metrics.load_sets`): `scanned`, the test split as scanned; `canvas`, the
+same glyphs and digits redrawn as the app's canvas records strokes; `block`, block letters (33
+letters in both cases, digits) from fonts training never sees; and `combined`, every image of
+the three (what the promotion gate and tuning decide on). Writes reports/metrics.json
+(headline figures: accuracy overall, letters, digits, top-3, case, each with its 95% Wilson
+interval and the count behind it; the scanned set's at the top level, the others under their
+names), reports/metrics/<set>.json (the same, short, for `dvc metrics show`),
+reports/per_class.json (per-class accuracy and per-letter case accuracy of every set),
+reports/predictions.csv (every evaluated image with its prediction), reports/model_card.md
+(`pipelines.model_card`) and reports/plots/ (scanned; canvas/ and block/ beside it): confusion
+data for labels and case (CSV, DVC's confusion template), per-class accuracy (CSV, bar chart)
+and the same as PNG images. Logs it all into the training run.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ import torch
 
 from bukva.alphabet import CLASSES, DIGITS
 from bukva.network import load
-from pipelines.common import StageError, load_params, log, run_cli, write_json
-from pipelines.data import Dataset, add_split_arguments, load_prepared, load_splits
-from pipelines.metrics import compute_metrics, predict
+from pipelines import cpu, model_card
+from pipelines.common import load_params, log, run_cli, write_json
+from pipelines.data import Dataset, add_split_arguments
+from pipelines.metrics import (
+    COMBINED,
+    INTERVAL,
+    combined_set,
+    compute_metrics,
+    load_sets,
+    numbers,
+    predict,
+)
 from pipelines.tracking import stage_run
 
 
@@ -162,45 +174,38 @@ def render_pngs(
     plt.close(fig)
 
 
-SETS = ("scanned", "canvas", "block")  # test split as scanned; redrawn on the canvas; fonts
 PER_SET = ("per_class", "per_letter_case")  # kept out of metrics.json: reports/per_class.json
 
 
-def load_sets(prepared: Path, split: Path, drawn: Path) -> dict[str, Dataset]:
-    """The three evaluation sets: the scanned test split, the test glyphs and digits redrawn
-    as canvas strokes, and the held-out fonts' block letters (`pipelines/drawn.py`)."""
-    sets = {"scanned": load_splits(prepared, split)["test"]}
-    for name in SETS[1:]:
-        sets[name] = load_prepared(drawn / name)
-    for name, ds in sets.items():
-        if not len(ds):
-            raise StageError(f"the {name} evaluation set is empty")
-    return sets
-
-
 def evaluate(model_dir: Path, sets: dict[str, Dataset], top_k: int) -> dict[str, tuple]:
-    """Per set: (dataset, probabilities, uppercase probabilities, metrics)."""
+    """Per set, then `combined` (all sets' images together): (dataset, probabilities,
+    uppercase probabilities, metrics)."""
     model = load(model_dir)
     results = {}
     for name, ds in sets.items():
         probs, upper = predict(model, ds.images, ds.geometry)
         metrics = compute_metrics(probs, upper, ds.labels, ds.uppercase, top_k=top_k)
         results[name] = (ds, probs, upper, metrics)
-    return results
+    ds = combined_set(sets)
+    probs = torch.cat([r[1] for r in results.values()])
+    upper = torch.cat([r[2] for r in results.values()])
+    metrics = compute_metrics(probs, upper, ds.labels, ds.uppercase, top_k=top_k)
+    return results | {COMBINED: (ds, probs, upper, metrics)}
 
 
 def headline(results: dict[str, tuple]) -> dict:
     """metrics.json: the scanned test split's figures at the top level (as before the drawn
-    sets existed, so registry and monitoring compare like with like), each drawn set's under
-    its name; `dvc metrics show` lists them side by side."""
+    sets existed, so registry and monitoring compare like with like), each other set's and the
+    combined figures under their names; every accuracy with its 95% Wilson interval."""
     figures = {
         name: {k: v for k, v in r[3].items() if k not in PER_SET} for name, r in results.items()
     }
-    return figures["scanned"] | {name: figures[name] for name in SETS[1:]}
+    return figures["scanned"] | {name: figures[name] for name in figures if name != "scanned"}
 
 
 # reports/metrics/<set>.json: the headline accuracies under short names, one file a set, so
-# `dvc metrics show` prints one row a set with the same few columns (a screen's width).
+# `dvc metrics show` prints one row a set with the same few columns, each accuracy followed by
+# the bounds of its 95% Wilson interval (`<name>_lo`, `<name>_hi`).
 SHORT = {
     "letters": "letters_accuracy",
     "digits": "digits_accuracy",
@@ -211,12 +216,53 @@ SHORT = {
 
 def per_set_headlines(results: dict[str, tuple], top_k: int) -> dict[str, dict[str, float]]:
     """Per set: the headline accuracies rounded to 4 places, keyed by their short names (top-k
-    as `top<k>`, the key `compute_metrics` gives it)."""
+    as `top<k>`, the key `compute_metrics` gives it), each with its interval's bounds; `n`, the
+    number of images."""
     short = SHORT | {f"top{top_k}": f"top{top_k}_accuracy"}
-    return {
-        name: {column: round(float(r[3][key]), 4) for column, key in short.items()}
-        for name, r in results.items()
-    }
+    out = {}
+    for name, r in results.items():
+        row: dict[str, float] = {}
+        for column, key in short.items():
+            row[column] = round(float(r[3][key]), 4)
+            low, high = r[3][f"{key}{INTERVAL}"] or (float("nan"), float("nan"))
+            row[f"{column}_lo"], row[f"{column}_hi"] = low, high
+        out[name] = row | {"n": r[3]["count"]}
+    return out
+
+
+def confusions(results: dict[str, tuple], limit: int = 12) -> list[dict]:
+    """The most frequent mistakes on the combined set: actual -> predicted, how many, and the
+    share of the actual class's images that went there."""
+    ds, probs, _, _ = results[COMBINED]
+    pred = probs.argmax(dim=1).tolist()
+    truth = ds.labels.tolist()
+    per_class: dict[int, int] = {}
+    pairs: dict[tuple[int, int], int] = {}
+    for a, p in zip(truth, pred, strict=True):
+        per_class[a] = per_class.get(a, 0) + 1
+        if a != p:
+            pairs[a, p] = pairs.get((a, p), 0) + 1
+    top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [
+        {
+            "actual": CLASSES[a],
+            "predicted": CLASSES[p],
+            "count": n,
+            "share": round(n / per_class[a], 4),
+        }
+        for (a, p), n in top
+    ]
+
+
+def summary_line(figures: dict) -> str:
+    """`label_accuracy 0.9300 [0.9215, 0.9377] | ...` for the log."""
+    parts = []
+    for key, value in figures.items():
+        if key.endswith("accuracy"):
+            bounds = figures.get(f"{key}{INTERVAL}")
+            shown = f" [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else ""
+            parts.append(f"{key} {value:.4f}{shown}")
+    return " | ".join(parts) + f" | {figures['count']} images"
 
 
 def main() -> None:
@@ -227,6 +273,7 @@ def main() -> None:
     parser.add_argument("--reports", default="reports")
     args = parser.parse_args()
     top_k = int(load_params("evaluate").get("top_k", 3))
+    log("evaluate", cpu.summary())
     sets = load_sets(Path(args.prepared), Path(args.split), Path(args.drawn))
     model_dir, reports = Path(args.model), Path(args.reports)
     results = evaluate(model_dir, sets, top_k)
@@ -234,23 +281,26 @@ def main() -> None:
     write_json(reports / "metrics.json", metrics)
     for name, figures in per_set_headlines(results, top_k).items():
         write_json(reports / "metrics" / f"{name}.json", figures)
-    write_json(
-        reports / "per_class.json",
-        {name: {k: r[3][k] for k in PER_SET} for name, r in results.items()},
-    )
-    write_predictions(reports / "predictions.csv", results, top_k)
+    per_class = {name: {k: r[3][k] for k in PER_SET} for name, r in results.items()}
+    write_json(reports / "per_class.json", per_class)
+    mistakes = confusions(results)
+    card = model_card.render(metrics, mistakes, top_k)
+    (reports / model_card.FILE).write_text(card, encoding="utf-8")
+    per_set = {name: r for name, r in results.items() if name != COMBINED}
+    write_predictions(reports / "predictions.csv", per_set, top_k)
     for name, (ds, probs, upper, figures) in results.items():
-        folder = reports / "plots" / ("" if name == "scanned" else name)
-        write_plots(folder, ds, probs, upper, figures, name)
-        summary = {k: v for k, v in figures.items() if k.endswith("accuracy")}
-        log("evaluate", f"{name}: " + " | ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+        if name != COMBINED:  # the sets' own plots; the combined set is their sum
+            folder = reports / "plots" / ("" if name == "scanned" else name)
+            write_plots(folder, ds, probs, upper, figures, name)
+        log("evaluate", f"{name}: " + summary_line(figures))
 
     run_id = (
         json.loads((model_dir / "config.json").read_text()).get("extra", {}).get("mlflow_run_id")
     )
     with stage_run("evaluate", run_id=run_id) as run:
-        run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+        run.log_metrics({f"test_{k}": v for k, v in numbers(metrics).items()})
         run.log_artifacts(reports / "plots", "plots")
+        run.log_artifact(reports / model_card.FILE)
         if run.run_id != run_id:  # a fresh run (the training run is not in this store)
             run.log_artifacts(model_dir, "model")
     log("evaluate", f"metrics in {reports / 'metrics.json'}, plots in {reports / 'plots'}")

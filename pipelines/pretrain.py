@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 from bukva.contract import NUM_DIGITS
 from bukva.network import save
+from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, load_splits
 from pipelines.tracking import stage_run
@@ -28,6 +29,7 @@ def main() -> None:
     splits = load_splits(args.prepared, args.split)
     train, val = (splits[s].subset(splits[s].labels < NUM_DIGITS) for s in ("train", "val"))
     log("pretrain", f"{len(train)} training digits, {len(val)} validation digits")
+    log("pretrain", cpu.summary())
     with stage_run("pretrain", params=asdict(params)) as run:
         report = reporter("pretrain", params.epochs, run.log_metrics)
         model, _ = fit(params, train, val, on_epoch=report)

@@ -3,9 +3,12 @@
 The model folder (safetensors + config.json, never a pickle) is registered as a new version of
 `bukva-cnn` with its test metrics, its tensor signature, the git commit and the DVC data hash
 as version tags, plus `model.onnx`: the same network exported for the predictor's ONNX
-Runtime and checked against PyTorch. The alias `champion` (what the predictor serves) moves
-to the new version only if it beats the current champion on the gate metric; otherwise the
-stage says why and leaves the champion alone. MLflow stages are not used (deprecated).
+Runtime and checked against PyTorch; the model card `evaluate` generated is its description.
+The alias `champion` (what the predictor serves) moves to the new version only if it beats the
+current champion on the combined evaluation set (`Gate`: an exact McNemar test on both models'
+answers to the same images, the champion's registered files run here; or a margin above seed
+noise); otherwise the stage says why, with the figures' intervals and the p-value, and leaves
+the champion alone. MLflow stages are not used (deprecated).
 
 Registering the same weights twice reuses the existing version (matched by their sha256), so
 `dvc repro --force` does not litter the registry.
@@ -18,6 +21,7 @@ import hashlib
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,43 +42,108 @@ from bukva.contract import (
 from bukva.settings import Settings
 from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
+from pipelines.metrics import COMBINED, INTERVAL, correct, load_sets, mcnemar_exact, numbers
 
 ARTIFACT_PATH = "model"
 SIGNATURE_FILE = "MLmodel"  # MLflow's model descriptor: here only the tensor signature
+DESCRIPTION_LIMIT = 5000  # characters MLflow's SQL store keeps of a version description
 
 
 @dataclass(frozen=True)
 class Gate:
-    """When a new version may take `champion`."""
+    """When a new version may take `champion` (params.yaml `register:`).
 
-    metric: str = "label_accuracy"  # must be strictly higher by at least min_improvement
-    min_improvement: float = 0.0
-    guard_metric: str = "case_accuracy"  # may not drop by more than max_guard_drop
+    Decided on the combined evaluation set (every image of every evaluation set, `evaluate`'s
+    `combined`). `test: mcnemar`: both models read the same images; the new one must read
+    right significantly more of the images where exactly one of them is right (exact McNemar,
+    one-sided p below `alpha`). `test: margin`, or when the champion cannot read these images
+    (another input format): its recorded combined `metric` must be beaten by more than
+    `min_improvement`, the spread that training seeds alone cause. Either way `guard_metric`
+    (combined) may drop by at most `max_guard_drop`."""
+
+    metric: str = "label_accuracy"
+    test: str = "mcnemar"  # mcnemar | margin
+    alpha: float = 0.05
+    min_improvement: float = 0.01
+    guard_metric: str = "case_accuracy"
     max_guard_drop: float = 0.02
+
+
+TESTS = ("mcnemar", "margin")
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Both models' answers on the same images: where only the new one is right (`gained`),
+    where only the champion is (`lost`), of `images`."""
+
+    gained: int
+    lost: int
+    images: int
+
+    @classmethod
+    def of(cls, new_correct, champion_correct) -> Paired:
+        gained = int((new_correct & ~champion_correct).sum())
+        lost = int((~new_correct & champion_correct).sum())
+        return cls(gained, lost, len(new_correct))
+
+    @property
+    def p_value(self) -> float:
+        return mcnemar_exact(self.gained, self.lost)
 
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
+    p_value: float | None = None
 
 
-def decide(new: dict[str, float], champion: dict[str, float] | None, gate: Gate) -> Decision:
-    """The promotion gate, a pure function of the two versions' test metrics."""
-    if gate.metric not in new:
-        return Decision(False, f"new model has no {gate.metric} metric")
+def _figure(metrics: dict[str, float], name: str) -> str:
+    """`0.9312 [0.9227, 0.9388]`: a combined figure with its 95% interval when known."""
+    value = metrics.get(f"{COMBINED}.{name}")
+    if value is None:
+        return "?"
+    low = metrics.get(f"{COMBINED}.{name}{INTERVAL}_low")
+    high = metrics.get(f"{COMBINED}.{name}{INTERVAL}_high")
+    return f"{value:.4f}" + (f" [{low:.4f}, {high:.4f}]" if low is not None else "")
+
+
+def decide(
+    new: dict[str, float],
+    champion: dict[str, float] | None,
+    gate: Gate,
+    paired: Paired | None = None,
+) -> Decision:
+    """The promotion gate, a pure function of both versions' flattened metrics
+    (`<set>.<figure>`, as `evaluate.numbers` gives them) and, for the paired test, both models'
+    answers on the same images."""
+    key = f"{COMBINED}.{gate.metric}"
+    if key not in new:
+        return Decision(False, f"new model has no {key} metric")
     if champion is None:
         return Decision(True, "there is no champion yet")
-    if gate.metric not in champion:
-        return Decision(True, f"the champion has no {gate.metric} metric to defend")
-    ours, theirs = new[gate.metric], champion[gate.metric]
-    if ours <= theirs + gate.min_improvement:
-        return Decision(
-            False,
-            f"{gate.metric} {ours:.4f} does not beat the champion's {theirs:.4f}"
-            f" by more than {gate.min_improvement:.4f}",
+    ours = _figure(new, gate.metric)
+    theirs = _figure(champion, gate.metric)
+    p_value = None
+    if gate.test == "mcnemar" and paired is not None:
+        p_value = paired.p_value
+        how = (
+            f"{key} {ours} vs the champion's {theirs} on the same {paired.images} images: "
+            f"{paired.gained} gained, {paired.lost} lost, exact McNemar one-sided "
+            f"p={p_value:.4g}"
         )
-    guard_new, guard_old = new.get(gate.guard_metric), champion.get(gate.guard_metric)
+        if not (paired.gained > paired.lost and p_value < gate.alpha):
+            return Decision(False, f"{how}, not below {gate.alpha}", p_value)
+    else:
+        if key not in champion:
+            return Decision(True, f"the champion has no {key} to defend")
+        why = "" if gate.test == "margin" else " (the champion cannot read these images)"
+        how = f"{key} {ours} vs the champion's {theirs}, margin {gate.min_improvement:.4f}{why}"
+        if new[key] <= champion[key] + gate.min_improvement:
+            return Decision(False, f"{how}: not beaten by more than the margin")
+    guard = f"{COMBINED}.{gate.guard_metric}"
+    guard_new, guard_old = new.get(guard), champion.get(guard)
     if (
         guard_new is not None
         and guard_old is not None
@@ -82,10 +151,10 @@ def decide(new: dict[str, float], champion: dict[str, float] | None, gate: Gate)
     ):
         return Decision(
             False,
-            f"{gate.metric} improves ({ours:.4f} > {theirs:.4f}) but {gate.guard_metric} "
-            f"drops from {guard_old:.4f} to {guard_new:.4f}",
+            f"{how}; but {guard} drops from {guard_old:.4f} to {guard_new:.4f}",
+            p_value,
         )
-    return Decision(True, f"{gate.metric} {ours:.4f} beats the champion's {theirs:.4f}")
+    return Decision(True, f"{how}: better", p_value)
 
 
 def signature_yaml() -> str:
@@ -153,10 +222,6 @@ def dvc_data_tags(lock_path: Path) -> dict[str, str]:
     return tags
 
 
-def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-
-
 def _version_metrics(client, version) -> dict[str, float]:
     tags = version.tags or {}
     return {k[len(METRIC_TAG) :]: float(v) for k, v in tags.items() if k.startswith(METRIC_TAG)}
@@ -193,25 +258,69 @@ def _champion(client):
         return None
 
 
-def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -> dict[str, Any]:
+def champion_correct(champion, sets: dict) -> tuple[Any, str]:
+    """The champion's answers on the evaluation images (right or wrong, per image of the
+    combined set): its weights and config are fetched from the registry and run here, on the
+    same images and kernels as the new model. (None, why) when it cannot read them (files
+    missing, another network or input format)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in (WEIGHTS_FILE, CONFIG_FILE):
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{champion.source}/{name}", dst_path=tmp
+                )
+            return correct(Path(tmp), sets), ""
+    except (MlflowException, OSError, RuntimeError, ValueError, KeyError, StageError) as exc:
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+def description(card: str) -> str:
+    """The model card as a version description: whole when it fits MLflow's 5000 characters,
+    else cut at a line with a pointer to the `model_card.md` artifact."""
+    if len(card) <= DESCRIPTION_LIMIT:
+        return card
+    tail = f"\n\n(cut here: the whole card is the version's {ARTIFACT_PATH}/model_card.md)"
+    cut = card[: DESCRIPTION_LIMIT - len(tail)].rsplit("\n", 1)[0]
+    return cut + tail
+
+
+def register(
+    model_dir: Path,
+    metrics_path: Path,
+    lock_path: Path,
+    gate: Gate,
+    sets: dict | Callable[[], dict] | None = None,
+    card_path: Path | None = None,
+) -> dict[str, Any]:
     """Register (or reuse) the model's version and apply the promotion gate.
 
+    Args:
+        sets: the evaluation sets (`evaluate.load_sets`) or a function that loads them (called
+            only when there is a champion to compare with), for the paired test; None: the
+            margin rule.
+        card_path: the model card `evaluate` wrote; becomes the version's description.
     Returns:
-        What happened: version, promoted, reason, the champion before and after, metrics.
+        What happened: version, promoted, reason, the champion before and after, the paired
+        counts and p-value, metrics.
     Raises:
         StageError: a missing input file, or a registry that cannot be reached.
     """
     for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, metrics_path):
         if not path.is_file():
             raise StageError(f"register needs {path}, which does not exist (run evaluate first)")
-    metrics = _float_metrics(json.loads(metrics_path.read_text()))
+    metrics = numbers(json.loads(metrics_path.read_text()))
     weights_sha = sha256(model_dir / WEIGHTS_FILE)
+    card = card_path.read_text(encoding="utf-8") if card_path and card_path.is_file() else None
 
     from mlflow.tracking import MlflowClient
 
     tracking.connect()  # fails fast naming a dead server; creates the embedded store's folder
     client = MlflowClient()
     training_run = _training_run(client, model_dir)
+    paired = None
     with tracking.stage_run("register", run_id=training_run, verify=False) as run:
         version = _existing_version(client, weights_sha)
         if version is None:
@@ -220,6 +329,8 @@ def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -
                 run.log_artifacts(model_dir, ARTIFACT_PATH)
                 run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
             client.log_text(run.run_id, signature_yaml(), f"{ARTIFACT_PATH}/{SIGNATURE_FILE}")
+            if card is not None:
+                client.log_text(run.run_id, card, f"{ARTIFACT_PATH}/model_card.md")
             with tempfile.TemporaryDirectory() as tmp:
                 onnx = export_onnx(model_dir, Path(tmp), weights_sha)
                 client.log_artifact(run.run_id, str(onnx), ARTIFACT_PATH)
@@ -236,18 +347,34 @@ def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -
             log("register", f"{REGISTERED_MODEL} version {version.version} registered")
         else:
             log("register", f"same weights as version {version.version}; not registering again")
+        if card is not None:
+            client.update_model_version(REGISTERED_MODEL, version.version, description(card))
         champion = _champion(client)
         before = champion.version if champion else None
         if before == version.version:
             decision = Decision(False, f"version {version.version} is already the champion")
         else:
             champion_metrics = _version_metrics(client, champion) if champion else None
-            decision = decide(metrics, champion_metrics, gate)
+            if champion is not None and sets is not None and gate.test == "mcnemar":
+                sets = sets() if callable(sets) else sets  # loaded only when needed
+                theirs, why = champion_correct(champion, sets)
+                if theirs is None:
+                    log("register", f"the champion cannot read the evaluation images ({why})")
+                else:
+                    paired = Paired.of(correct(model_dir, sets), theirs)
+            decision = decide(metrics, champion_metrics, gate, paired)
         if decision.promote:
             client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
-        client.set_model_version_tag(
-            REGISTERED_MODEL, version.version, "promotion", decision.reason
-        )
+        verdict_tags = {"promotion": decision.reason, "gate.test": gate.test}
+        if paired is not None:
+            verdict_tags |= {
+                "gate.p_value": f"{decision.p_value:.6g}",
+                "gate.gained": str(paired.gained),
+                "gate.lost": str(paired.lost),
+                "gate.images": str(paired.images),
+            }
+        for key, value in verdict_tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version.version, key, value)
     after = version.version if decision.promote else before
     verdict = "promoted to" if decision.promote else "not promoted to"
     log("register", f"version {version.version} {verdict} @{CHAMPION_ALIAS}: {decision.reason}")
@@ -256,6 +383,8 @@ def register(model_dir: Path, metrics_path: Path, lock_path: Path, gate: Gate) -
         "version": int(version.version),
         "promoted": decision.promote,
         "reason": decision.reason,
+        "p_value": decision.p_value,
+        "paired": None if paired is None else asdict(paired),
         "champion_before": int(before) if before else None,
         "champion": int(after) if after else None,
         "gate": asdict(gate),
@@ -276,7 +405,11 @@ def has_champion() -> bool:
 
 
 def load_gate(path: str | Path = PARAMS_FILE) -> Gate:
-    """The gate from params.yaml's `register:` section; defaults where it is absent."""
+    """The gate from params.yaml's `register:` section; defaults where it is absent.
+
+    Raises:
+        StageError: an unknown key or test.
+    """
     try:
         values = load_params("register", path)
     except StageError:
@@ -284,7 +417,11 @@ def load_gate(path: str | Path = PARAMS_FILE) -> Gate:
     unknown = set(values) - set(Gate.__dataclass_fields__)
     if unknown:
         raise StageError(f"{path}: unknown register params {sorted(unknown)}")
-    return Gate(**values)
+    gate = Gate(**values)
+    if gate.test not in TESTS:
+        allowed = ", ".join(TESTS)
+        raise StageError(f"{path}: register.test must be one of {allowed}, got {gate.test!r}")
+    return gate
 
 
 def main() -> None:
@@ -293,6 +430,10 @@ def main() -> None:
     parser.add_argument("--metrics", default="reports/metrics.json", help="evaluate's test metrics")
     parser.add_argument("--lock", default="dvc.lock", help="where the DVC data hash comes from")
     parser.add_argument("--out", default="reports/registration.json", help="what happened")
+    parser.add_argument("--card", default="reports/model_card.md", help="evaluate's model card")
+    parser.add_argument("--prepared", default="data/prepared", help="for the paired test")
+    parser.add_argument("--split", default="data/split")
+    parser.add_argument("--drawn", default="data/drawn")
     parser.add_argument(
         "--has-champion",
         action="store_true",
@@ -302,7 +443,13 @@ def main() -> None:
     if args.has_champion:
         sys.exit(0 if has_champion() else 1)
     gate = load_gate()
-    result = register(Path(args.model), Path(args.metrics), Path(args.lock), gate)
+
+    def sets() -> dict:
+        return load_sets(Path(args.prepared), Path(args.split), Path(args.drawn))
+
+    result = register(
+        Path(args.model), Path(args.metrics), Path(args.lock), gate, sets, Path(args.card)
+    )
     write_json(args.out, result)
 
 

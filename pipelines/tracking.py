@@ -216,6 +216,11 @@ class RunLog:
 
         mlflow.log_artifacts(str(folder), artifact_path)
 
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path)
+
 
 @contextmanager
 def stage_run(

@@ -1,24 +1,24 @@
 """Stage `train`: fine-tune the two-headed CNN on letters and digits.
 
-Trains on the training split (scans) plus the `draw` stage's training drawings (canvas
-redrawings, font block letters), and, when `synthetic_capitals` is on, small cursive shapes at
-capital size as capitals. The body starts from the `pretrain` stage's weights, both heads
-fresh; the loop is `pipelines.training.fit`, the knobs are params.yaml's `train` section
-(`TrainParams`). Writes models/model/ (safetensors + config.json with the MLflow run id) and
-logs the run.
+Trains on `pipelines.training.training_set` (the one builder `make tune` uses too): the training
+split (scans) plus the `draw` stage's training drawings (canvas redrawings, font block letters),
+and, when `synthetic_capitals` is on, small cursive shapes at capital size as capitals. The body
+starts from the `pretrain` stage's weights, both heads fresh; the loop is
+`pipelines.training.fit`, the knobs are params.yaml's `train` section (`TrainParams`). Writes
+models/model/ (safetensors + config.json with the MLflow run id) and logs the run.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from pathlib import Path
 
 from bukva.network import save
+from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
-from pipelines.data import add_split_arguments, load_prepared, load_splits
+from pipelines.data import add_split_arguments, load_splits
 from pipelines.tracking import stage_run
-from pipelines.training import TrainParams, body_state, fit, reporter, with_synthetic_capitals
+from pipelines.training import TrainParams, body_state, fit, reporter, training_set
 
 
 def main() -> None:
@@ -30,10 +30,9 @@ def main() -> None:
     args = parser.parse_args()
     params = TrainParams.from_dict(load_params("train"))
     splits = load_splits(args.prepared, args.split)
-    train_set = splits["train"] + load_prepared(Path(args.drawn) / "train")
-    if params.synthetic_capitals:
-        train_set = with_synthetic_capitals(train_set)
+    train_set = training_set(splits["train"], args.drawn, params)
     log("train", f"{len(train_set)} training images ({len(splits['train'])} scanned)")
+    log("train", cpu.summary())
     init = body_state(args.pretrained, params) if args.pretrained else None
     with stage_run("train", params=asdict(params)) as run:
         report = reporter("train", params.epochs, run.log_metrics)

@@ -30,7 +30,7 @@ from bukva.geometry import CAP_HEIGHT, X_HEIGHT
 from bukva.network import BukvaNet, ModelConfig, load
 from pipelines.augment import augment
 from pipelines.common import StageError, log
-from pipelines.data import Dataset
+from pipelines.data import Dataset, load_prepared
 from pipelines.metrics import compute_metrics, predict
 
 # The `train` knobs that shape the network (`ModelConfig`); `pretrain` takes them from there.
@@ -182,6 +182,21 @@ def with_synthetic_capitals(train_set: Dataset) -> Dataset:
     return train_set + Dataset(
         extra.images, extra.labels, torch.ones_like(extra.uppercase), rows, geometry
     )
+
+
+def training_set(scanned_train: Dataset, drawn: str | Path, params: TrainParams) -> Dataset:
+    """What the `train` stage trains on, and so every tuning trial: the scanned training split
+    plus the `draw` stage's training drawings (`<drawn>/train`: canvas redrawings, font block
+    letters) and, when `params.synthetic_capitals`, the synthetic capitals. The `mix_*` shares
+    then pick among these sources inside each class (`sampling_weights`).
+
+    Raises:
+        StageError: the drawn training set is missing.
+    """
+    train_set = scanned_train + load_prepared(Path(drawn) / "train")
+    if params.synthetic_capitals:
+        train_set = with_synthetic_capitals(train_set)
+    return train_set
 
 
 def jitter_geometry(geometry: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:

@@ -16,7 +16,19 @@ from typing import Any
 from pipelines.common import StageError
 
 WIDTHS = (16, 24, 32, 48)
-TUNED_KEYS = ("optimizer", "lr", "schedule", "weight_decay", "aug_strength", "width")
+TUNED_KEYS = (
+    "optimizer",
+    "lr",
+    "schedule",
+    "weight_decay",
+    "aug_strength",
+    "width",
+    "mix_scanned",
+    "mix_drawn",
+    "mix_fonts",
+    "synthetic_capitals",
+)
+MIX_MAX = 0.6  # the most of a class's samples canvas redrawings or font letters may take each
 
 
 def widths_for(base_width: int) -> tuple[int, ...]:
@@ -40,19 +52,39 @@ def suggest(trial: Any, widths: tuple[int, ...] | None = WIDTHS) -> dict[str, An
         "weight_decay": trial.suggest_float("weight_decay", 1e-5, 5e-2, log=True),
         "aug_strength": trial.suggest_float("aug_strength", 0.0, 1.5),
     }
+    # The training material (pipelines.training.training_set): the in-class shares of canvas
+    # redrawings and font block letters, scans the rest; synthetic capitals on or off.
+    drawn = trial.suggest_float("mix_drawn", 0.0, MIX_MAX)
+    fonts = trial.suggest_float("mix_fonts", 0.0, MIX_MAX)
+    values |= mix_of(drawn, fonts)
+    values["synthetic_capitals"] = trial.suggest_categorical("synthetic_capitals", [True, False])
     if widths:
         values["width"] = trial.suggest_categorical("width", list(widths))
     return values
 
 
+def mix_of(drawn: float, fonts: float) -> dict[str, float]:
+    """The three `mix_*` shares from the two searched ones: scans take the rest (at least 0.1,
+    else all three are scaled down to sum to 1)."""
+    scanned = 1.0 - drawn - fonts
+    if scanned < 0.1:
+        scale = 0.9 / (drawn + fonts)
+        drawn, fonts, scanned = drawn * scale, fonts * scale, 0.1
+    return {"mix_scanned": round(scanned, 4), "mix_drawn": drawn, "mix_fonts": fonts}
+
+
 def trial_params_of(train: dict[str, Any], tune_width: bool = True) -> dict[str, Any]:
-    """The Optuna parameter names and values that reproduce `train` (to enqueue a baseline)."""
+    """The Optuna parameter names and values that reproduce `train` (to enqueue a baseline;
+    its `mix_scanned` must be what the other two shares leave, as `mix_of` makes it)."""
     fixed = {
         "optimizer": train["optimizer"],
         f"{train['optimizer']}_lr": train["lr"],
         "schedule": train["schedule"],
         "weight_decay": train["weight_decay"],
         "aug_strength": train["aug_strength"],
+        "mix_drawn": train["mix_drawn"],
+        "mix_fonts": train["mix_fonts"],
+        "synthetic_capitals": train["synthetic_capitals"],
     }
     if tune_width:
         fixed["width"] = train["width"]
@@ -62,6 +94,8 @@ def trial_params_of(train: dict[str, Any], tune_width: bool = True) -> dict[str,
 def train_values_of(optuna_params: dict[str, Any]) -> dict[str, Any]:
     """Map a trial's Optuna parameters back to `train:` keys of params.yaml."""
     named = dict(optuna_params, lr=optuna_params[f"{optuna_params['optimizer']}_lr"])
+    if "mix_drawn" in named and "mix_fonts" in named:
+        named |= mix_of(named["mix_drawn"], named["mix_fonts"])
     return {k: named[k] for k in TUNED_KEYS if k in named}
 
 

@@ -112,6 +112,38 @@ def test_model_page_takes_test_metrics_from_the_registry_tags() -> None:
     assert model_card.metrics_from_tags({"weights_sha256": "x"}) == {}
 
 
+def test_model_page_shows_each_figure_with_its_interval_and_images(tmp_path: Path) -> None:
+    report = {
+        "label_accuracy": 0.9413,
+        "label_accuracy_interval": [0.9274, 0.9527],
+        "count": 1346,
+        "letters_accuracy": 0.9252,
+        "letters_accuracy_interval": [0.871, 0.9577],
+        "letters_count": 147,
+        "top3_accuracy": 0.9955,
+        "case_accuracy": float("nan"),
+        "combined": {"label_accuracy": 0.9275, "label_accuracy_interval": [0.9188, 0.9352]}
+        | {"count": 3832},
+    }
+    rows = model_card.figure_rows(report)
+    assert rows[0] == {
+        "set": "scanned",
+        "figure": "letters",
+        "accuracy": "92.5%",
+        "95% interval": "87.1-95.8%",
+        "images": 147,
+    }
+    assert {"set": "combined", "figure": "label", "accuracy": "92.8%"}.items() <= rows[-1].items()
+    assert rows[-1]["95% interval"] == "91.9-93.5%" and rows[-1]["images"] == 3832
+    top3 = next(r for r in rows if r["figure"] == "top3")
+    assert top3["95% interval"] == "-"  # a report without intervals still shows the figure
+    assert not any(r["figure"] == "case" for r in rows)  # NaN: nothing measured
+    assert model_card.read_card(tmp_path) == ""
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "model_card.md").write_text("# Model card", encoding="utf-8")
+    assert model_card.read_card(tmp_path) == "# Model card"
+
+
 def test_metrics_count_feedback_by_agreement_and_delivery() -> None:
     metrics = FrontendMetrics.create()
     metrics.drawings.inc()
@@ -191,6 +223,30 @@ def test_model_page_renders_without_reports_or_services(app_env: Path) -> None:
     assert [m.value for m in app.metric] == [TEXT["en"]["unknown"], TEXT["en"]["unknown"]]
 
 
+def test_model_page_shows_the_figures_and_the_generated_card(app_env: Path) -> None:
+    reports = app_env / "reports"
+    reports.mkdir()
+    figures = {"label_accuracy": 0.9, "label_accuracy_interval": [0.85, 0.94], "count": 200}
+    (reports / "metrics.json").write_text(json.dumps(figures | {"combined": figures}))
+    card = "# Model card: bukva-cnn\n\n## Intended use\nOne character at a time.\n"
+    (reports / "model_card.md").write_text(card, encoding="utf-8")
+
+    def page() -> None:
+        from frontend import model_card
+
+        model_card.render("en")
+
+    app = AppTest.from_function(page, default_timeout=60)
+    app.run()
+    assert not app.exception
+    (table,) = app.dataframe
+    assert list(table.value["95% interval"]) == ["85.0-94.0%", "85.0-94.0%"]
+    assert list(table.value["set"]) == ["scanned", "combined"]
+    (expander,) = app.expander
+    assert expander.label == TEXT["en"]["model_card"]
+    assert any("One character at a time." in m.value for m in expander.markdown)
+
+
 def test_outbox_is_under_home_or_in_temp_when_home_is_not_writable(tmp_path: Path) -> None:
     from bukva.settings import Settings
     from frontend.services import outbox_dir
@@ -214,6 +270,7 @@ def test_champion_comes_from_the_mlflow_alias_api(monkeypatch: pytest.MonkeyPatc
                 "version": "5",
                 "run_id": "r1",
                 "tags": [{"key": "acc", "value": "0.9"}],
+                "description": "# Model card: bukva-cnn",
             }
         }
         return httpx.Response(200, json=body)
@@ -221,7 +278,12 @@ def test_champion_comes_from_the_mlflow_alias_api(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(model_card.httpx, "get", fake_get)
     model_card.champion.clear()
     info = model_card.champion("http://mlflow.test:5000/")
-    assert info == {"version": "5", "run_id": "r1", "tags": {"acc": "0.9"}}
+    assert info == {
+        "version": "5",
+        "run_id": "r1",
+        "tags": {"acc": "0.9"},
+        "description": "# Model card: bukva-cnn",
+    }
     assert asked == [
         (
             "http://mlflow.test:5000/api/2.0/mlflow/registered-models/alias",

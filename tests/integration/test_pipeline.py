@@ -26,6 +26,8 @@ def test_every_stage_ran_with_progress_output(project):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
     assert "train: epoch 3/3" in output
+    for stage in ("pretrain", "train", "evaluate"):  # every network stage runs pinned kernels
+        assert f"{stage}: CPU kernels pinned: ATen AVX2, 1 thread(s)" in output
     assert "digit prior" not in output  # a uniform prior over the classes: no offset
     assert "ingest: per class" in output
 
@@ -41,9 +43,15 @@ def test_metrics_and_plots_are_written(project):
         "case_accuracy",
     ):
         assert 0.0 <= metrics[key] <= 1.0, key
-        for drawn in ("canvas", "block"):  # the drawn sets, side by side with the scanned one
+        for drawn in ("canvas", "block", "combined"):  # beside the scanned set's
             assert 0.0 <= metrics[drawn][key] <= 1.0, (drawn, key)
+            low, high = metrics[drawn][f"{key}_interval"]  # 95% Wilson
+            assert low <= metrics[drawn][key] <= high, (drawn, key)
     assert metrics["count"] > 0 and metrics["block"]["count"] == 76  # one font, 76 glyphs
+    counts = [metrics["count"], metrics["canvas"]["count"], metrics["block"]["count"]]
+    assert metrics["combined"]["count"] == sum(counts)
+    card = (path / "reports" / "model_card.md").read_text(encoding="utf-8")
+    assert f"n={sum(counts)}" in card and "CC BY-SA 3.0" in card
     assert "per_class" not in metrics  # headline figures only
     per_class = json.loads((path / "reports" / "per_class.json").read_text())
     assert set(per_class["scanned"]["per_class"]) <= set("0123456789абвгґ")
@@ -101,11 +109,15 @@ def test_dvc_metrics_and_plots_show(project):
     shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], path)
     data = json.loads(shown.stdout)
     files = next(iter(data.values()))["data"]
-    for name in ("scanned", "canvas", "block"):  # one row a set, the same short columns
+    columns = ("letters", "digits", "case", "top3", "all")
+    for name in ("scanned", "canvas", "block", "combined"):  # one row a set, the same columns
         figures = files[f"reports/metrics/{name}.json"]["data"]
-        assert set(figures) == {"letters", "digits", "case", "top3", "all"}, figures
+        expected = {f"{c}{s}" for c in columns for s in ("", "_lo", "_hi")} | {"n"}
+        assert set(figures) == expected, figures
+        for c in columns:  # each figure inside its 95% interval
+            assert figures[f"{c}_lo"] <= figures[c] <= figures[f"{c}_hi"], (name, c)
     table = run([sys.executable, "-m", "dvc", "metrics", "show"], path)
-    assert max(len(line) for line in table.stdout.splitlines()) <= 100, table.stdout
+    assert "all_lo" in table.stdout.splitlines()[0], table.stdout
     plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path)
     assert "confusion_labels.csv" in plots.stdout
 
@@ -126,3 +138,28 @@ def test_a_registry_that_lost_its_champion_gets_one_again(project, tmp_path):
         MLFLOW_TRACKING_URI=fresh)  # fmt: skip
     again = run([sys.executable, "-m", "launch.champion"], path, MLFLOW_TRACKING_URI=fresh)
     assert "dvc repro" not in again.stdout  # it has one now: nothing runs
+
+
+def test_stage_processes_run_pinned_kernels_whatever_the_environment_says(project):
+    """The caps win over a caller's own settings: `python -m pipelines.kernels` (through the
+    package every stage imports first) reports AVX2 and one thread, and training again under
+    the widest settings the caller can export gives the same weights, byte for byte."""
+    path, _ = project
+    widest = {
+        "ATEN_CPU_CAPABILITY": "avx512",
+        "DNNL_MAX_CPU_ISA": "ALL",
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+    }
+    shown = json.loads(run([sys.executable, "-m", "pipelines.kernels"], path, **widest).stdout)
+    assert shown["pinned"] and shown["aten_capability"] == "AVX2" and shown["threads"] == 1
+    native = json.loads(
+        run([sys.executable, "-m", "pipelines.kernels"], path, BUKVA_CPU_KERNELS="native").stdout
+    )
+    assert not native["pinned"]
+    train = [sys.executable, "-m", "pipelines.train", "--out", "models/again"]
+    again = run(train, path, **widest)
+    assert "CPU kernels pinned: ATen AVX2" in again.stdout
+    weights = "model.safetensors"
+    first = (path / "models" / "model" / weights).read_bytes()
+    assert (path / "models" / "again" / weights).read_bytes() == first

@@ -4,7 +4,7 @@ MLflow runs on the tracking server."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import optuna
@@ -48,6 +48,7 @@ evaluate:
 def test_baseline_params_round_trip_through_the_search_space() -> None:
     train = {"optimizer": "sgd", "lr": 0.05, "schedule": "cosine", "weight_decay": 1e-4}
     train |= {"aug_strength": 0.5, "width": 24}
+    train |= {"mix_scanned": 0.4, "mix_drawn": 0.3, "mix_fonts": 0.3, "synthetic_capitals": False}
     fixed = trial_params_of(train)
     assert fixed["sgd_lr"] == 0.05 and "adamw_lr" not in fixed
     assert train_values_of(fixed) == train
@@ -58,11 +59,57 @@ def test_baseline_params_round_trip_through_the_search_space() -> None:
 def test_suggest_without_width_leaves_width_alone() -> None:
     fixed = trial_params_of(
         {"optimizer": "adamw", "lr": 1e-3, "schedule": "onecycle", "weight_decay": 1e-3}
-        | {"aug_strength": 1.0, "width": 32},
+        | {"aug_strength": 1.0, "width": 32, "mix_drawn": 0.2, "mix_fonts": 0.1}
+        | {"synthetic_capitals": True},
         tune_width=False,
     )
     assert "width" not in fixed
     assert "width" not in suggest(optuna.trial.FixedTrial(fixed), widths=None)
+
+
+def test_the_training_material_is_searched_and_its_shares_stay_valid() -> None:
+    values = suggest(
+        optuna.trial.FixedTrial(
+            trial_params_of(
+                asdict(TrainParams(mix_drawn=0.55, mix_fonts=0.5, synthetic_capitals=True))
+            )
+        )
+    )
+    assert values["synthetic_capitals"] is True
+    mix = [values[k] for k in ("mix_scanned", "mix_drawn", "mix_fonts")]
+    assert mix[0] == 0.1 and sum(mix) == pytest.approx(1.0)  # scans keep at least 0.1
+    assert mix[1] > mix[2] > 0
+    assert set(TrainParams.__dataclass_fields__) >= set(values)
+
+
+def test_every_trial_trains_on_the_train_stage_material(tmp_path: Path) -> None:
+    """run_study builds each trial's training set from its own knobs (synthetic capitals on or
+    off change the material), through the builder it is given."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("material")
+    built, seen = [], []
+
+    def build(params: TrainParams) -> Dataset:
+        built.append(params.synthetic_capitals)
+        return tiny_split(24 if params.synthetic_capitals else 12, 0)
+
+    def recording_fit(params, train, val, init, on_epoch):
+        seen.append((params.synthetic_capitals, len(train)))
+        return None, [{"val_label_accuracy": 0.5, "train_loss": 1.0, "seconds": 0.0}]
+
+    study = tune.open_study("material", f"sqlite:///{tmp_path / 'optuna.db'}", "median", 1, 1)
+    try:
+        with mlflow.start_run():
+            tune.run_study(study, replace(BASE, epochs=1), build, None, 4, fit_fn=recording_fit)
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+    assert len(seen) == 4 and built == [capitals for capitals, _ in seen]
+    assert all(n == (24 if capitals else 12) for capitals, n in seen)
+    assert seen[0][0] is BASE.synthetic_capitals  # the baseline trial: the hand-set value
 
 
 def test_an_unusual_hand_set_width_joins_the_choices() -> None:

@@ -6,19 +6,64 @@ import json
 
 import pytest
 
-from pipelines.register import Gate, decide, dvc_data_tags
+from pipelines.register import Gate, Paired, decide, dvc_data_tags
 
 
-def test_gate_decisions():
-    gate = Gate(min_improvement=0.005, max_guard_drop=0.02)
-    champion = {"label_accuracy": 0.90, "case_accuracy": 0.80}
-    assert decide({"label_accuracy": 0.5}, None, gate).promote
-    assert not decide({"label_accuracy": 0.90}, champion, gate).promote  # a tie is no win
-    assert not decide({"label_accuracy": 0.904}, champion, gate).promote  # below the margin
-    assert decide({"label_accuracy": 0.92, "case_accuracy": 0.79}, champion, gate).promote
-    worse_case = decide({"label_accuracy": 0.95, "case_accuracy": 0.70}, champion, gate)
+def combined(label: float, case: float | None = None) -> dict[str, float]:
+    """Flattened metrics as `evaluate.numbers` gives them: the combined set's figures."""
+    out = {"combined.label_accuracy": label, "label_accuracy": label}
+    if case is not None:
+        out["combined.case_accuracy"] = case
+    return out
+
+
+def test_margin_gate_decisions():
+    gate = Gate(test="margin", min_improvement=0.005, max_guard_drop=0.02)
+    champion = combined(0.90, 0.80)
+    assert decide(combined(0.5), None, gate).promote
+    assert not decide(combined(0.90), champion, gate).promote  # a tie is no win
+    assert not decide(combined(0.904), champion, gate).promote  # below the margin
+    assert decide(combined(0.92, 0.79), champion, gate).promote
+    worse_case = decide(combined(0.95, 0.70), champion, gate)
     assert not worse_case.promote and "case_accuracy" in worse_case.reason
     assert not decide({}, champion, gate).promote
+    # the scanned split alone no longer decides: a champion without combined figures
+    assert decide(combined(0.5), {"label_accuracy": 0.99}, gate).promote
+
+
+def test_paired_gate_needs_a_significant_win_on_the_same_images():
+    gate = Gate()  # mcnemar, alpha 0.05
+    champion = combined(0.90, 0.80)
+    new = combined(0.905, 0.80) | {
+        "combined.label_accuracy_interval_low": 0.89,
+        "combined.label_accuracy_interval_high": 0.92,
+    }
+    # 20 images gained, 5 lost: p = P(X >= 20 | n=25, 1/2) = 0.0020
+    win = decide(new, champion, gate, Paired(gained=20, lost=5, images=3800))
+    assert win.promote and win.p_value == pytest.approx(0.002039, abs=1e-6)
+    assert "20 gained, 5 lost" in win.reason and "[0.8900, 0.9200]" in win.reason
+    # 14 gained, 9 lost: better by 5 images, which chance gives often (p = 0.20)
+    noise = decide(new, champion, gate, Paired(gained=14, lost=9, images=3800))
+    assert not noise.promote and noise.p_value == pytest.approx(0.2024, abs=1e-4)
+    assert "not below 0.05" in noise.reason
+    assert not decide(new, champion, gate, Paired(gained=5, lost=20, images=3800)).promote
+    guarded = decide(combined(0.95, 0.70), champion, gate, Paired(40, 2, 3800))
+    assert not guarded.promote and "case_accuracy" in guarded.reason
+    # without the champion's answers (another input format) the margin decides
+    fallback = decide(combined(0.95, 0.80), champion, gate, None)
+    assert fallback.promote and "cannot read these images" in fallback.reason
+
+
+def test_exact_mcnemar_and_wilson_match_known_values():
+    from pipelines.metrics import mcnemar_exact, wilson
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 0) == pytest.approx(1 / 32)
+    assert mcnemar_exact(0, 5) == 1.0
+    low, high = wilson(136, 147)  # scanned letters at 92.5%: about +-4 points
+    assert (round(low, 4), round(high, 4)) == (0.871, 0.9577)
+    assert wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert wilson(3, 0) != wilson(3, 0)  # nan: no images, no interval
 
 
 def test_dvc_data_tags_read_the_lock(tmp_path):
@@ -51,9 +96,8 @@ def make_model(root, name: str, label_accuracy: float, seed: int):
     torch.manual_seed(seed)
     folder = save(BukvaNet(), root / name)
     metrics = root / f"{name}.json"
-    metrics.write_text(
-        json.dumps({"label_accuracy": label_accuracy, "case_accuracy": 0.8, "per_class": {}})
-    )
+    figures = {"label_accuracy": label_accuracy, "case_accuracy": 0.8}
+    metrics.write_text(json.dumps(figures | {"combined": figures}))
     return folder, metrics
 
 
@@ -73,7 +117,7 @@ def test_worse_model_does_not_take_champion(registry):
 
     second = register(worse, worse_metrics, lock, Gate())
     assert (second["version"], second["promoted"], second["champion"]) == (2, False, 1)
-    assert "does not beat" in second["reason"]
+    assert "not beaten by more than the margin" in second["reason"]
 
     again = register(good, good_metrics, lock, Gate())  # same weights: no new version
     assert (again["version"], again["promoted"]) == (1, False)
@@ -87,7 +131,7 @@ def test_worse_model_does_not_take_champion(registry):
     for key in ("metric.label_accuracy", "git_commit", "dvc_data_hash", "weights_sha256"):
         assert key in champion.tags, key
     rejected = client.get_model_version("bukva-cnn", "2")
-    assert "does not beat" in rejected.tags["promotion"]
+    assert "not beaten" in rejected.tags["promotion"]
 
 
 @pytest.mark.integration
@@ -98,7 +142,7 @@ def test_predictor_serves_the_registered_champion(registry, model_dir):
     from pipelines.register import register
 
     metrics = registry / "metrics.json"
-    metrics.write_text(json.dumps({"label_accuracy": 0.5}))
+    metrics.write_text(json.dumps({"label_accuracy": 0.5, "combined": {"label_accuracy": 0.5}}))
     outcome = register(model_dir, metrics, registry / "dvc.lock", Gate())
     env = {"BUKVA_HOME": str(registry), "MLFLOW_TRACKING_URI": "", "STORAGE_URI": ""}
     server = Server("model", ["--model_uri", "models:/bukva-cnn@champion"], registry, env).start()
@@ -134,8 +178,11 @@ def test_gate_comes_from_params_yaml(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("train: {}\n")
     assert load_gate(params) == Gate()
-    params.write_text("register:\n  metric: top3_accuracy\n  min_improvement: 0.01\n")
-    assert load_gate(params) == Gate(metric="top3_accuracy", min_improvement=0.01)
+    params.write_text("register:\n  metric: top3_accuracy\n  min_improvement: 0.02\n")
+    assert load_gate(params) == Gate(metric="top3_accuracy", min_improvement=0.02)
+    params.write_text("register:\n  test: t-test\n")
+    with pytest.raises(StageError, match="mcnemar, margin"):
+        load_gate(params)
     params.write_text("register:\n  metrc: x\n")
     with pytest.raises(StageError, match="metrc"):
         load_gate(params)
@@ -159,3 +206,57 @@ def test_version_points_at_the_training_run(registry):
     version = MlflowClient().get_model_version("bukva-cnn", str(result["version"]))
     assert version.run_id == run.run_id
     assert version.source == f"runs:/{run.run_id}/model"
+
+
+@pytest.mark.integration
+def test_paired_gate_runs_the_champions_files_on_the_same_images(registry):
+    """register fetches the champion's weights from the registry and reads the evaluation
+    images with them: the verdict, its tags and registration.json carry the paired counts and
+    the p-value; the model card becomes the version's description."""
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.data import Dataset
+    from pipelines.metrics import correct
+    from pipelines.register import register
+
+    lock = registry / "dvc.lock"
+    old, old_metrics = make_model(registry, "old", 0.90, seed=1)
+    new, new_metrics = make_model(registry, "new", 0.90, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(400, 1, 28, 28, generator=gen)
+    geometry = torch.zeros(400, 5)
+    # Labels chosen so that the new model is right on 40 images the old one gets wrong, and the
+    # old one on 10 the new one gets wrong (where the two disagree).
+    from bukva.network import load
+    from pipelines.metrics import predict
+
+    said_new = predict(load(new), images, geometry)[0].argmax(dim=1)
+    said_old = predict(load(old), images, geometry)[0].argmax(dim=1)
+    differ = torch.nonzero(said_new != said_old).flatten()
+    assert len(differ) >= 50, "the two random networks should disagree often"
+    keep = differ[:50]
+    labels = torch.cat([said_new[keep[:40]], said_old[keep[40:]]])
+    rows = [{"id": str(i)} for i in range(50)]
+    sets = {"probe": Dataset(images[keep], labels, torch.full((50,), -1), rows, geometry[keep])}
+    card = registry / "model_card.md"
+    card.write_text("# Model card: bukva-cnn\n\nfigures here\n", encoding="utf-8")
+
+    first = register(old, old_metrics, lock, Gate(), sets, card)
+    assert first["promoted"] and first["paired"] is None  # no champion yet
+    second = register(new, new_metrics, lock, Gate(), sets, card)
+    assert second["paired"] == {"gained": 40, "lost": 10, "images": 50}
+    assert second["promoted"] and second["p_value"] < 1e-4
+    assert int(correct(new, sets).sum()) == 40
+
+    client = MlflowClient()
+    version = client.get_model_version("bukva-cnn", str(second["version"]))
+    assert version.tags["gate.gained"] == "40" and version.tags["gate.lost"] == "10"
+    assert float(version.tags["gate.p_value"]) == pytest.approx(second["p_value"], rel=1e-5)
+    assert "exact McNemar" in version.tags["promotion"]
+    assert version.description.startswith("# Model card: bukva-cnn")
+    assert "model/model_card.md" in {a.path for a in client.list_artifacts(version.run_id, "model")}
+
+    # The old one back: the champion (the new one) now wins the same images 40 to 10.
+    third = register(old, old_metrics, lock, Gate(), sets, card)
+    assert not third["promoted"] and third["paired"] == {"gained": 10, "lost": 40, "images": 50}

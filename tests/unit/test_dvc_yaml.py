@@ -15,8 +15,15 @@ from tests.support import imports
 
 # The packages a stage runs: pipelines, the core and the model package (registration).
 PACKAGES = {"pipelines", "bukva", "model"}
-# Package markers without code: importing them changes nothing a stage does.
-IGNORED = {"pipelines/__init__.py", "src/bukva/__init__.py", "model/__init__.py"}
+# Package markers without code: importing them changes nothing a stage does. The pipelines
+# package sets the CPU kernel caps (pipelines/cpu.py) in every stage process, but they change
+# only what torch computes: the stages that run the network must depend on them (tested below).
+IGNORED = {
+    "pipelines/__init__.py",
+    "pipelines/cpu.py",
+    "src/bukva/__init__.py",
+    "model/__init__.py",
+}
 
 
 def module_file(name: str) -> Path | None:
@@ -87,3 +94,11 @@ def test_the_checker_sees_lazy_imports_and_subpackages():
     assert {"pipelines/training.py", "pipelines/data.py", "src/bukva/alphabet.py"} <= train
     ingest = {str(p.relative_to(ROOT)) for p in closure(ROOT / "pipelines" / "ingest.py")}
     assert {"src/bukva/settings.py", "pipelines/sources/__init__.py"} <= ingest
+
+
+@pytest.mark.parametrize("name", ["pretrain", "train", "evaluate", "register"])
+def test_stages_that_run_the_network_depend_on_the_cpu_kernel_caps(name):
+    """The caps are set in pipelines/__init__.py (pipelines/cpu.py): changing them can change
+    every weight and figure, so every stage that trains or evaluates must re-run."""
+    deps = set(stages()[name].get("deps", []))
+    assert {"pipelines/__init__.py", "pipelines/cpu.py"} <= deps

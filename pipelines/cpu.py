@@ -1,0 +1,75 @@
+"""Pinned CPU kernels: the same commit trains the same weights on every x86-64 machine with AVX2.
+
+PyTorch picks its kernels by the CPU it runs on: ATen's vectorised loops (sums, softmax, batch
+norm, the optimiser) for AVX-512 when the CPU has it, oneDNN's convolutions likewise, MKL's
+matrix products by its own dispatch. Wider vectors add floating-point numbers in another order,
+so a machine with AVX-512 and one with AVX2 only train different weights from the same data and
+seed, and the difference grows over thousands of steps. `pin()` caps every one of them at AVX2
+(present on every x86-64 CPU since 2013-2015) and fixes one thread, before torch is imported:
+
+- `ATEN_CPU_CAPABILITY=avx2`: ATen's CPU kernels;
+- `DNNL_MAX_CPU_ISA=AVX2` (and its newer name `ONEDNN_MAX_CPU_ISA`): oneDNN's JIT kernels;
+- `MKL_CBWR=AVX2,STRICT` (conditional numerical reproducibility) and
+  `MKL_ENABLE_INSTRUCTIONS=AVX2`: MKL's BLAS, the same code path on Intel and AMD;
+- `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread (a parallel reduction's order depends on
+  the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`.
+
+The one place: `pipelines/__init__.py` calls `pin()`, so every stage (`python -m pipelines.X`,
+as dvc.yaml runs them), `make tune` and anything else that imports the package before torch
+gets the caps. `BUKVA_CPU_KERNELS=native` turns them off (to measure what they cost or what
+differs without them). arm64 has none of these instruction sets: its NEON/SVE kernels add in
+yet another order, so an arm64 machine trains other weights; the caps hold on x86-64 only.
+
+    python -m pipelines.kernels   # what is in effect in a fresh process (JSON)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+OPT_OUT = "BUKVA_CPU_KERNELS"  # "native": let the libraries pick the widest kernels
+PINNED = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "DNNL_MAX_CPU_ISA": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_CBWR": "AVX2,STRICT",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def pinned() -> bool:
+    """Whether the caps apply in this process (not opted out, x86-64)."""
+    native = os.environ.get(OPT_OUT, "pinned").strip().lower() == "native"
+    return not native and platform.machine().lower() in ("x86_64", "amd64")
+
+
+def pin() -> bool:
+    """Set the caps in the environment (overriding what was there) unless opted out or not
+    x86-64. Only effective before torch is first imported; returns whether they were set."""
+    if not pinned():
+        return False
+    os.environ.update(PINNED)
+    return True
+
+
+def describe() -> dict:
+    """What this process runs with: the kernel caps, ATen's capability and torch's threads."""
+    import torch
+
+    return {
+        "machine": platform.machine(),
+        "pinned": pinned() and all(os.environ.get(k) == v for k, v in PINNED.items()),
+        "aten_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "env": {k: os.environ.get(k) for k in PINNED},
+    }
+
+
+def summary() -> str:
+    """One line for a stage's log."""
+    d = describe()
+    what = "pinned" if d["pinned"] else "native (not pinned)"
+    return f"CPU kernels {what}: ATen {d['aten_capability']}, {d['threads']} thread(s)"
