@@ -156,11 +156,9 @@ def _round_three(h: Hand) -> list[Stroke]:
 
 
 def three(h: Hand) -> list[Stroke]:
-    if h.chance(0.7):
-        return _round_three(h)
-    middle = h.u(0.38, 0.46)  # flat top, a diagonal, the bowl
-    top = line((0.04, 0.0), (0.56, 0.0), (0.25, middle))
-    return [chain(top, _lower_bowl(h, middle))]
+    # The same strokes as З: a form for 3 alone (a flat top) gave the round ones to з, whose
+    # every drawing is round (block-font 3s read as з 11 times in 15, from 6).
+    return _round_three(h)
 
 
 def four(h: Hand) -> list[Stroke]:
@@ -249,9 +247,11 @@ def be(h: Hand) -> list[Stroke]:
     top = -h.u(0.5, 0.62) if h.small else 0.0
     mid = 0.42 if not h.small else h.u(0.05, 0.2)
     ry = (1.0 - mid) / 2
-    if h.small and h.chance(0.6):  # like a 6 with a flag
-        stem = curve((h.u(0.5, 0.62), top), (0.2, top + 0.1), (0.03, 0.1), (0.03, 0.62))
-        return [chain(stem, arc(0.3, 0.62, 0.28, 0.38, 180, h.u(-175, -150)))]
+    if h.small and h.chance(0.6):  # a flag, a stem bending down into a bowl: not a 6's curve
+        flag = line((h.u(0.5, 0.65), top + h.u(-0.06, 0.06)), (0.1, top))
+        stem = curve((0.1, top), (0.04, top + 0.3), (0.02, 0.2), (0.03, 0.62))
+        loop = arc(0.3, 0.62, 0.28, 0.38, 180, h.u(-175, -150))
+        return [chain(flag, stem, loop)] if h.chance(0.5) else [flag, chain(stem, loop)]
     bowl = arc(0.36, mid + ry, h.u(0.22, 0.28), ry, 270, 450)
     return [
         line((0.6, top), (0.06, top), (0.06, 1.0)),
