@@ -23,7 +23,7 @@ import numpy as np
 from bukva.alphabet import DIGITS, LETTERS
 from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, render
-from pipelines.redraw import Jitter, jitter
+from pipelines.redraw import Jitter, jitter, keep_on_canvas
 from pipelines.sources.strokebuilt_shapes import STEP, Hand, shape
 
 NAME = "strokebuilt"
@@ -135,22 +135,10 @@ def glyph_strokes(
     points = jitter(
         np.concatenate(placed), rng, amount, (side / 2, GUIDES["baseline"] * side), side
     )
-    points = _inside(points, side, brush / 2 + 2)
+    points = keep_on_canvas(points, brush / 2 + 2, side)
     out = np.split(points, np.cumsum(sizes)[:-1])
     order = rng.permutation(len(out))
     return [out[i][:: 1 if rng.random() < 0.5 else -1] for i in order]
-
-
-def _inside(points: np.ndarray, side: int, margin: float) -> np.ndarray:
-    """Points moved (and shrunk, if they must be) to at least `margin` from every edge."""
-    low, high = points.min(axis=0), points.max(axis=0)
-    room = side - 2 * margin
-    k = min(1.0, room / max(float((high - low).max()), 1e-9))
-    if k < 1.0:
-        points = (points - (low + high) / 2) * k + (low + high) / 2
-        low, high = points.min(axis=0), points.max(axis=0)
-    shift = np.clip(margin - low, 0, None) - np.clip(high - (side - margin), 0, None)
-    return points + shift
 
 
 def drawing(
