@@ -6,7 +6,9 @@ were written with a pen. This stage redraws material as the canvas records it
 material it may see:
 
 - `train`: the training split's Rukopys glyphs and a share of its MNIST digits redrawn with
-  random jitter, plus block letters and digits of the training fonts (`TRAIN_FONTS`);
+  random jitter, block letters and digits of the training fonts (`TRAIN_FONTS`), and block
+  letters and digits built from strokes as a finger draws them (`pipelines.sources.strokebuilt`,
+  `strokebuilt_copies` of each of its 76 glyphs; `strokebuilt: false` leaves them out);
 - `canvas` (evaluation): every test-split glyph and digit redrawn once, lightly jittered, in
   its frame (the Rukopys cell maps onto the canvas, digits stand at cap height);
 - `block` (evaluation): all 33 letters in both cases and the digits from the held-out fonts
@@ -31,7 +33,7 @@ from bukva.preprocess import normalize_with_geometry, to_ink
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import Record, make_record, read_index, read_split, write_prepared
 from pipelines.redraw import Jitter, cell_path, digit_path, draw, jitter
-from pipelines.sources import fonts, mnist, rukopys
+from pipelines.sources import fonts, mnist, rukopys, strokebuilt
 
 SETS = ("train", "canvas", "block")
 TEST_JITTER = Jitter().scaled(0.5)  # redrawn test material: a careful hand
@@ -91,9 +93,22 @@ def _font_job(job: tuple) -> list[Drawn]:
     return out
 
 
+def _stroke_job(job: tuple) -> list[Drawn]:
+    """`copies` drawings of one glyph built from strokes."""
+    char, copies, seed = job
+    label = char.lower()
+    upper = -1 if char in DIGITS else int(char != label)
+    case = "digit" if upper == -1 else ("upper" if upper == 1 else "lower")
+    return [
+        _finish(strokebuilt.NAME, f"{case}-{label}/{k}", strokebuilt.FILE, label, upper, canvas)
+        for k, canvas in enumerate(strokebuilt.drawings(char, copies, seed))
+    ]
+
+
 def _run(job: tuple) -> list[Drawn]:
     kind, args = job
-    return {"glyph": _glyph_job, "digit": _digit_job, "font": _font_job}[kind](args)
+    jobs = {"glyph": _glyph_job, "digit": _digit_job, "font": _font_job, "stroke": _stroke_job}
+    return jobs[kind](args)
 
 
 def jobs(raw: Path, prepared: Path, split_dir: Path, params: dict) -> dict[str, list[tuple]]:
@@ -141,7 +156,17 @@ def jobs(raw: Path, prepared: Path, split_dir: Path, params: dict) -> dict[str, 
                 "block",
             )
         out[target].append(("font", (path, copies, seed * 7919 + j, amount)))
+    out["train"] += stroke_jobs(params)
     return out
+
+
+def stroke_jobs(params: dict) -> list[tuple]:
+    """The stroke-built glyphs' jobs (training only): none when `strokebuilt` is off."""
+    copies = int(params.get("strokebuilt_copies", 0))
+    if not params.get("strokebuilt", True) or copies < 1:
+        return []
+    seed = int(params.get("seed", 11))
+    return [("stroke", (char, copies, seed)) for char in strokebuilt.CHARS]
 
 
 def build(raw: Path, prepared: Path, split_dir: Path, out: Path, params: dict) -> dict[str, int]:

@@ -81,6 +81,22 @@ def jitter(
     return out.reshape(segments.shape)
 
 
+def keep_on_canvas(points: np.ndarray, margin: float, side: int = CANVAS_SIDE) -> np.ndarray:
+    """Points (any shape ending in 2) moved, and shrunk only if they must be, to at least
+    `margin` from every edge: a jittered drawing must not lose a dot, breve or tail off the
+    canvas (a person sees the edge and draws inside it)."""
+    flat = points.reshape(-1, 2)
+    if len(flat) == 0:
+        return points.copy()
+    low, high = flat.min(axis=0), flat.max(axis=0)
+    k = min(1.0, (side - 2 * margin) / max(float((high - low).max()), 1e-9))
+    if k < 1.0:
+        flat = (flat - (low + high) / 2) * k + (low + high) / 2
+        low, high = flat.min(axis=0), flat.max(axis=0)
+    shift = np.clip(margin - low, 0, None) - np.clip(high - (side - margin), 0, None)
+    return (flat + shift).reshape(points.shape)
+
+
 def draw(
     segments: np.ndarray,
     rng: np.random.Generator | None = None,

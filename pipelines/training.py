@@ -116,6 +116,7 @@ SOURCE_KINDS = {
     "rukopys-drawn": "drawn",
     "mnist-drawn": "drawn",
     "fonts": "fonts",
+    "strokebuilt": "fonts",  # block letters built from strokes (pipelines/sources/strokebuilt.py)
 }
 # Letters whose cursive capital is the small shape written at capital size; Rukopys has no
 # capitals of them, so their small glyphs at capital size stand in (`synthetic_capitals`).

@@ -28,9 +28,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bukva.alphabet import DIGITS, LETTERS
 from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
-from bukva.strokes import CANVAS_SIDE, centre_lines
+from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, centre_lines
 from pipelines.common import StageError
-from pipelines.redraw import Jitter, draw, jitter
+from pipelines.redraw import Jitter, draw, jitter, keep_on_canvas
 
 NAME = "fonts"
 FONT_DIR = Path(__file__).resolve().parent / "font_files"  # the fonts shipped with the code
@@ -161,12 +161,16 @@ def drawings(path: str, copies: int, seed: int, amount: Jitter) -> list[tuple[st
     """`copies` jittered canvas drawings of every glyph of one font: (char, pixels) pairs,
     pixels uint8 [280, 280] black on white."""
     rng = np.random.default_rng(seed)
+    margin = BRUSH_WIDTH * np.exp(amount.brush) / 2 + 2  # the widest brush `draw` may pick
     out = []
     for glyph in font_paths(path):
         base = on_canvas(glyph)
         anchor = (CANVAS_SIDE / 2, GUIDES["baseline"] * CANVAS_SIDE)
         for _ in range(copies):
-            out.append((glyph.char, draw(jitter(base, rng, amount, anchor), rng, amount)))
+            # Marks above capitals (Ї's dots, Й's breve, Ґ's upturn) stand near the canvas top:
+            # jitter pushed them off it in about half the drawings, which then were І, И, Г.
+            path_on_canvas = keep_on_canvas(jitter(base, rng, amount, anchor), margin)
+            out.append((glyph.char, draw(path_on_canvas, rng, amount)))
     return out
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import label
 
 from bukva.alphabet import DIGITS, LETTERS
 from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.preprocess import normalize_with_geometry, to_ink
 from pipelines.common import StageError
 from pipelines.data import Dataset
-from pipelines.redraw import NONE, cell_path, draw
+from pipelines.redraw import NONE, cell_path, draw, keep_on_canvas
 from pipelines.sources import fonts
 from pipelines.training import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
 
@@ -48,6 +49,31 @@ def test_drawings_are_seeded():
     other = fonts.drawings(path, 1, seed=6, amount=fonts.TRAIN_JITTER)[:5]
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
+
+
+def test_marks_above_capitals_stay_on_the_canvas():
+    """Ї's dots, Й's breve and Ґ's upturn stand near the canvas top; jittered, they must not
+    leave it (about half the training drawings of Ї were an І before)."""
+    path = str(fonts.FONT_DIR / "truetype/dejavu/DejaVuSans.ttf")  # marks among the highest
+    drawn = fonts.drawings(path, 12, seed=3, amount=fonts.TRAIN_JITTER)
+    for char, pixels in drawn:
+        ink = pixels < 128
+        assert not (ink[:2].any() or ink[-2:].any() or ink[:, :2].any() or ink[:, -2:].any())
+        if char in "ЇЙ":  # the marks are there: ink apart from the letter's body
+            assert label(ink)[1] >= (3 if char == "Ї" else 2), char
+
+
+def test_keep_on_canvas_moves_and_only_then_shrinks():
+    inside = np.array([[[50.0, 60.0], [200.0, 220.0]]])
+    assert np.array_equal(keep_on_canvas(inside, 11), inside)
+    above = inside - (0, 80)
+    moved = keep_on_canvas(above, 11)
+    assert moved[..., 1].min() == pytest.approx(11) and np.ptp(moved[..., 1]) == np.ptp(
+        above[..., 1]
+    )
+    huge = np.array([[-100.0, 0.0], [400.0, 10.0]])
+    fitted = keep_on_canvas(huge, 11)
+    assert fitted[:, 0].min() == pytest.approx(11) and fitted[:, 0].max() == pytest.approx(269)
 
 
 def test_a_cell_redrawn_keeps_its_size_in_the_frame():

@@ -22,6 +22,7 @@ TINY_PARAMS = {
         "font_copies": 0,  # the tiny profile trains on its few letters and digits only
         "eval_font_copies": 1,
         "fonts_per_role": 1,
+        "strokebuilt": False,
     },
     # One torch thread: the net is tiny, and `make test` runs other workers beside it.
     "pretrain": {"epochs": 1, "batch_size": 32, "aug_strength": 0.5, "threads": 1},
