@@ -25,7 +25,7 @@ import streamlit as st
 
 from bukva.alphabet import CLASSES
 from bukva.contract import CHAMPION_ALIAS, METRIC_TAG, REGISTERED_MODEL
-from bukva.storage import StoreUnavailable, feedback_counts
+from bukva.storage import StoreUnavailable, feedback_counts, reviewed_from_tags
 from frontend import services
 from frontend.i18n import text
 
@@ -286,6 +286,18 @@ def _show_feedback(lang: str) -> None:
     )
 
 
+def _show_learned_from(lang: str, info: dict[str, Any]) -> None:
+    """How many reviewed feedback drawings per class the champion learned from (the training
+    run's provenance, copied onto the registry version by `register`)."""
+    learned = reviewed_from_tags(info.get("tags") or {})
+    if not learned:
+        return
+    st.markdown(f"#### {text(lang, 'learned_from')}")
+    st.caption(text(lang, "total", n=sum(learned.values())))
+    rows = [{"character": c, "count": n} for c, n in sorted(learned.items())]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
 def render(lang: str) -> None:
     """The whole model page."""
     st.subheader(text(lang, "model_title"))
@@ -294,4 +306,5 @@ def render(lang: str) -> None:
     _show_metrics(lang, home, info)
     _show_card(lang, home, info)
     _show_confusion(lang, home)
+    _show_learned_from(lang, info)
     _show_feedback(lang)

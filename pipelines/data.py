@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ INDEX_COLUMNS = (
     "input_hash",
 )
 SPLITS = ("train", "val", "test")
+RAW_MANIFEST = "manifest.json"  # data/raw/manifest.json, written by ingest: a section a source
+FEEDBACK_SOURCE = "feedback"  # the feedback store's source name (pipelines.sources.feedback)
 PREPARED_DIR = "data/prepared"  # defaults; dvc.yaml's `cmd` names the paths explicitly
 SPLIT_DIR = "data/split"
 
@@ -233,3 +236,14 @@ def load_prepared(folder: str | Path, rows: list[dict] | None = None) -> Dataset
     upper = torch.tensor([r["uppercase"] for r in rows], dtype=torch.int64)
     geometry = torch.from_numpy(np.load(folder / "geometry.npy"))
     return Dataset(images, labels, upper, rows, geometry)
+
+
+def feedback_used(raw: Path) -> dict[str, dict]:
+    """The feedback records a training set was built from (id -> sha256, label, uppercase,
+    review), as ingest wrote them into `raw`/manifest.json; empty without feedback. The train
+    stage logs them, so a model names the drawings it learned from."""
+    path = raw / RAW_MANIFEST
+    if not path.is_file():
+        return {}
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    return dict(manifest.get(FEEDBACK_SOURCE, {}).get("used", {}))

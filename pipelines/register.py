@@ -40,6 +40,7 @@ from bukva.contract import (
     WEIGHTS_FILE,
 )
 from bukva.settings import Settings
+from bukva.storage import PROVENANCE_TAG
 from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
 from pipelines.metrics import COMBINED, INTERVAL, correct, load_sets, mcnemar_exact, numbers
@@ -287,6 +288,13 @@ def description(card: str) -> str:
     return cut + tail
 
 
+def _provenance(client, run_id: str) -> dict[str, str]:
+    """The training run's count of reviewed feedback drawings per class (`train` tags it), for
+    the version: the Model page shows what the champion learned from."""
+    value = client.get_run(run_id).data.tags.get(PROVENANCE_TAG)
+    return {PROVENANCE_TAG: value} if value else {}
+
+
 def register(
     model_dir: Path,
     metrics_path: Path,
@@ -337,6 +345,7 @@ def register(
             tags = {f"{METRIC_TAG}{k}": f"{v:.6f}" for k, v in metrics.items()}
             tags |= dvc_data_tags(lock_path)
             tags |= {"git_commit": tracking.git_commit(), "weights_sha256": weights_sha}
+            tags |= _provenance(client, run.run_id)
             version = tracking.register_verified(
                 run.run_id,
                 ARTIFACT_PATH,

@@ -221,6 +221,16 @@ class RunLog:
 
         mlflow.log_artifact(str(path), artifact_path)
 
+    def log_dict(self, value: dict, artifact_file: str) -> None:
+        import mlflow
+
+        mlflow.log_dict(value, artifact_file)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(tags)
+
 
 @contextmanager
 def stage_run(

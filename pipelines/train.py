@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from pathlib import Path
 
 from bukva.network import save
+from bukva.storage import PROVENANCE_TAG, provenance_tag
 from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
-from pipelines.data import add_split_arguments, load_splits
+from pipelines.data import add_split_arguments, feedback_used, load_splits
 from pipelines.tracking import stage_run
 from pipelines.training import TrainParams, body_state, fit, reporter, training_set
+
+FEEDBACK_USED_FILE = "feedback_used.json"  # the run's artifact: id -> sha256, label, case, review
 
 
 def main() -> None:
@@ -27,6 +31,9 @@ def main() -> None:
     parser.add_argument("--drawn", default="data/drawn", help="the draw stage's drawings")
     parser.add_argument("--pretrained", default="models/pretrained")
     parser.add_argument("--out", default="models/model")
+    parser.add_argument(
+        "--raw", default="data/raw", help="ingest's output: which feedback records it used"
+    )
     args = parser.parse_args()
     params = TrainParams.from_dict(load_params("train"))
     splits = load_splits(args.prepared, args.split)
@@ -39,6 +46,12 @@ def main() -> None:
         model, _ = fit(params, train_set, splits["val"], init, report)
         save(model, args.out, extra={"mlflow_run_id": run.run_id})
         run.log_artifacts(args.out, "model")
+        # Provenance: the feedback drawings (by sha256) this model learned from; register
+        # copies the per-class count onto the registry version (the Model page shows it).
+        used = feedback_used(Path(args.raw))
+        run.log_dict({"records": used}, FEEDBACK_USED_FILE)
+        run.set_tags({PROVENANCE_TAG: provenance_tag(used)})
+        log("train", f"{len(used)} feedback drawings in the training data")
     log("train", f"model written to {args.out}")
 
 

@@ -16,7 +16,8 @@ confirmed twice) are kept once: the first by (created_at, id). Skipped records a
 the manifest with the reason, never fatal: one bad upload must not stop a retrain.
 
 The manifest's `used` lists the records the training set takes, by id with their sha256, label
-and case: what `train` logs as its feedback provenance (`used_records` reads it back).
+and case: what `train` logs as its feedback provenance (`pipelines.data.feedback_used` reads
+it back).
 
 `prepare` turns data/raw/feedback/ into prepared rows with source "feedback" (none when the
 folder is absent: feedback is optional, `ingest.feedback` in params.yaml).
@@ -43,10 +44,10 @@ from bukva.storage import (
     read_reviews,
 )
 from pipelines.common import StageError, log
-from pipelines.data import Prepared, make_record
+from pipelines.data import FEEDBACK_SOURCE, RAW_MANIFEST, Prepared, make_record
 
-NAME = "feedback"
-MANIFEST = "manifest.json"  # data/raw/manifest.json, written by ingest
+NAME = FEEDBACK_SOURCE
+MANIFEST = RAW_MANIFEST  # data/raw/manifest.json, written by ingest
 
 
 def collect(
@@ -130,18 +131,6 @@ def collect(
         "duplicates": duplicates,
         "skipped": skipped,
     }
-
-
-def used_records(raw: Path) -> dict[str, dict]:
-    """The feedback records a training set was built from (id -> sha256, label, uppercase,
-    review), as ingest wrote them into `raw`/manifest.json; empty without feedback. For the
-    train stage to log (e.g. as an MLflow artifact), so a model names the drawings it learned
-    from."""
-    path = raw / MANIFEST
-    if not path.is_file():
-        return {}
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    return dict(manifest.get(NAME, {}).get("used", {}))
 
 
 def prepare(raw: Path, params: dict) -> Prepared:

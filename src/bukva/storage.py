@@ -584,7 +584,7 @@ def reviewed_counts(store: ObjectStore) -> Counter[str]:
 
 
 # Provenance: what a model learned from. Ingest lists the feedback a training set used (id ->
-# sha256, label, uppercase, review; `pipelines.sources.feedback.used_records`); its per-class
+# sha256, label, uppercase, review; `pipelines.data.feedback_used`); its per-class
 # count of reviewed drawings travels with the model as this registry tag (JSON), which the Model
 # page reads from the champion's version tags.
 PROVENANCE_TAG = "feedback.reviewed_per_class"

@@ -166,6 +166,26 @@ def test_feedback_is_ingested_once_with_provenance(loop):
     assert records[0].with_suffix(".png").is_file()
 
 
+def test_the_champion_names_the_reviewed_drawings_it_learned_from(loop):
+    """Provenance end to end: train logs the feedback records it used (by sha256) and tags the
+    per-class count, register copies the count onto the version, the Model page reads it."""
+    import mlflow
+
+    from bukva.storage import PROVENANCE_TAG, reviewed_from_tags
+
+    project = loop["project"]
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    version = client.get_model_version("bukva-cnn", str(loop["second"]["version"]))
+    per_class = reviewed_from_tags(version.tags)
+    assert sum(per_class.values()) == loop["distinct"] and set(per_class) <= set(LETTERS)
+    run = client.get_run(version.run_id)
+    assert run.data.tags[PROVENANCE_TAG] == version.tags[PROVENANCE_TAG]
+    used = client.download_artifacts(version.run_id, "feedback_used.json")
+    records = json.loads(Path(used).read_text())["records"]
+    assert len(records) == loop["distinct"]
+    assert all(len(r["sha256"]) == 64 for r in records.values())
+
+
 def test_feedback_joins_train_only_and_test_is_unchanged(loop):
     feedback_ids = {i for i in loop["train_after"] if i.startswith("feedback/")}
     assert len(feedback_ids) == loop["distinct"]

@@ -20,7 +20,8 @@ from bukva.storage import (
     reviewed_per_class,
     set_review,
 )
-from pipelines.sources.feedback import collect, prepare, used_records
+from pipelines.data import feedback_used as used_records
+from pipelines.sources.feedback import collect, prepare
 from pipelines.split import assign_splits, assign_with_feedback
 
 
