@@ -92,8 +92,9 @@ def training_data() -> str:
   before any other use. (The 2026 "RUKOPYS" HTR data set of the Ukrainian Catholic University,
   CC BY-NC-SA 4.0, is a different data set and is not used.)
 - **MNIST** digits (Yann LeCun, Corinna Cortes, Christopher Burges; yann.lecun.com/exdb/mnist):
-  the first 8000 images of its test set (the rest kept back). **Licence: CC BY-SA 3.0**, as the
-  authors and its usual distributions (e.g. Kaggle's Digit Recognizer) state it.
+  the first 8000 images of its test set (the rest kept back). **Licence: CC BY-SA 3.0**, as its
+  usual distributions (e.g. Kaggle's Digit Recognizer) state it; the authors' own page names no
+  licence.
 - **Font block letters**: the 33 letters in both cases and the digits drawn as canvas strokes
   from the free training fonts shipped in `pipelines/sources/font_files` (Debian packages;
   licences: {"; ".join(FONT_LICENCES)}; the table and each package's copyright file are in
