@@ -151,11 +151,17 @@ def ensure_bucket(bucket: str, s3: Any | None = None) -> bool:
 
 
 def check(s3: Any | None = None) -> None:
-    """Raise StorageUnavailable unless the endpoint answers a cheap authenticated request."""
+    """Raise StorageUnavailable unless the endpoint answers a cheap authenticated request.
+
+    AccessDenied is an answer: the endpoint is up and knows the key, whose user may just not
+    list buckets (in the cluster each client is a MinIO user limited to its own buckets).
+    """
     s3 = s3 or client()
     try:
         s3.list_buckets()
     except _errors() as exc:
+        if _error_code(exc) == "AccessDenied":
+            return
         raise _unavailable(s3, "list buckets", exc) from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
@@ -108,8 +109,14 @@ def test_credentials_are_generated_per_install_never_from_values() -> None:
 
 
 def test_existing_secrets_replace_generated_ones_everywhere() -> None:
+    users = ("frontend", "training", "mlflow", "predictor")
     objects = render(
-        "bukva-platform", sets=("s3.existingSecret=my-s3", "postgres.existingSecret=my-pg")
+        "bukva-platform",
+        sets=(
+            "s3.existingSecret=my-s3",
+            "postgres.existingSecret=my-pg",
+            *(f"s3.users.{u}.existingSecret=my-{u}" for u in users),
+        ),
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
     refs = {
@@ -119,11 +126,15 @@ def test_existing_secrets_replace_generated_ones_everywhere() -> None:
         for e in c.get("env", [])
         if "secretKeyRef" in e.get("valueFrom", {})
     }
-    assert refs == {
-        ("my-s3", "AWS_ACCESS_KEY_ID"),
-        ("my-s3", "AWS_SECRET_ACCESS_KEY"),
-        ("my-pg", "password"),
+    mounted = {
+        v["secret"]["secretName"]
+        for p in pod_specs(objects)
+        for v in p.spec.get("volumes", [])
+        if "secret" in v
     }
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    assert refs == {(f"my-{n}", k) for n in ("s3", *users) for k in keys} | {("my-pg", "password")}
+    assert mounted == {f"my-{u}" for u in users}  # the s3-users Job reads them as files
 
 
 def test_app_chart_toggles() -> None:
@@ -299,32 +310,46 @@ def test_the_app_declares_the_model_version_it_serves() -> None:
         assert {"name": "BUKVA_MODEL_URI", "value": uri} in env
 
 
-def test_only_the_pods_that_use_the_object_store_hold_its_key() -> None:
-    """The predictor downloads a registry version through MLflow's artifact proxy: no S3 key
-    (test_execution.py runs it so); only an s3:// modelUri gives it one."""
+def _s3_keys(objects: list[dict]) -> dict[str, set[str]]:
+    """owner -> the S3 key Secrets its pod reads (env, envFrom or a volume)."""
+    out: dict[str, set[str]] = {}
+    for pod in pod_specs(objects):
+        names = {v["secret"]["secretName"] for v in pod.spec.get("volumes", []) if "secret" in v}
+        for c in containers(pod.spec):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("key") in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+                    names.add(ref["name"])
+            names |= {e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e}
+        names = {n for n in names if n.startswith("bukva-platform-s3")}
+        if names:
+            out[pod.owner] = names
+    return out
 
-    def holders(objects: list[dict]) -> set[str]:
-        return {
-            pod.owner
-            for pod in pod_specs(objects)
-            for c in containers(pod.spec)
-            for e in c.get("env", []) + c.get("envFrom", [])
-            if e.get("name") == "AWS_SECRET_ACCESS_KEY"
-            or str(e.get("secretRef", {}).get("name", "")).endswith("-s3")
-        }
 
+def test_each_pod_holds_only_its_own_object_store_key() -> None:
+    """Each client reads its own MinIO user's Secret; only MinIO and the two hook Jobs hold
+    the root key. The predictor holds none: it downloads a registry version through MLflow's
+    artifact proxy (test_execution.py runs it so); only an s3:// modelUri gives it its own
+    read-only key."""
+    root, user = "bukva-platform-s3", "bukva-platform-s3-{}".format
+    clients = {user(c) for c in ("frontend", "training", "mlflow", "predictor")}
     objects = render("bukva-platform") + render("bukva") + kustomize("kind")
-    # (MinIO itself takes the same Secret as MINIO_ROOT_USER/PASSWORD.)
-    assert holders(objects) == {
-        "Deployment/bukva-platform-mlflow",
-        "Job/bukva-platform-bucket-init",
-        "Pod/bukva-platform-test",
-        "Deployment/bukva-frontend",
-        "Job/bukva-data",
-        "Job/bukva-train",
+    assert _s3_keys(objects) == {
+        "Deployment/bukva-platform-minio": {root},  # MINIO_ROOT_USER/PASSWORD
+        "Job/bukva-platform-bucket-init": {root},
+        "Job/bukva-platform-s3-users": {root} | clients,
+        "Deployment/bukva-platform-mlflow": {user("mlflow")},
+        "Pod/bukva-platform-test": clients,  # each client's key against its policy
+        "Deployment/bukva-frontend": {user("frontend")},
+        "Job/bukva-data": {user("training")},
+        "Job/bukva-train": {user("training")},
     }
+    # every key a pod names is a Secret the platform renders
+    secrets = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    assert set().union(*_s3_keys(objects).values()) <= secrets
     s3_model = _template("bukva", "bukva", "predictor.modelUri=s3://mlflow/run/model")
-    assert "InferenceService/bukva/predictor" in holders(s3_model)
+    assert _s3_keys(s3_model)["InferenceService/bukva/predictor"] == {user("predictor")}
 
 
 @pytest.mark.parametrize("persistent", [True, False])
@@ -348,3 +373,45 @@ def test_queued_feedback_lives_on_the_outbox_volume(persistent: bool) -> None:
     else:
         assert "emptyDir" in volume and not claims
     assert int(env["BUKVA_FEEDBACK_OUTBOX_MAX"]) > 0
+
+
+def test_the_api_ingress_limits_request_bodies() -> None:
+    """Traefik refuses a body larger than ingress.bodyLimit on the API host (Middleware named
+    in the API Ingress's router.middlewares as <namespace>-<name>@kubernetescrd); the app's host,
+    which carries Streamlit's websocket, has no buffering."""
+    objects = render("bukva", ("values-kind.yaml",))
+    [middleware] = [o for o in objects if o["kind"] == "Middleware"]
+    ingresses = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Ingress"}
+    api, app = ingresses["bukva-api"], ingresses["bukva"]
+    annotation = "traefik.ingress.kubernetes.io/router.middlewares"
+    assert api["metadata"]["annotations"][annotation] == (
+        f"bukva-{middleware['metadata']['name']}@kubernetescrd"  # namespace bukva (helm -n)
+    )
+    assert annotation not in (app["metadata"].get("annotations") or {})
+    [rule] = api["spec"]["rules"]
+    assert rule["http"]["paths"][0]["backend"]["service"]["name"] == "bukva-transformer"
+    limit = middleware["spec"]["buffering"]["maxRequestBodyBytes"]
+    # a v2 request with one 280x280 RGBA canvas as JSON numbers (the largest single drawing)
+    # passes; the limit is below the transformer's own (transformer/images.py: 16 MiB)
+    canvas = {
+        "inputs": [
+            {
+                "name": "image",
+                "shape": [1, 280, 280, 4],
+                "datatype": "UINT8",
+                "data": [255] * (280 * 280 * 4),
+            }
+        ]
+    }
+    assert len(json.dumps(canvas).encode()) < limit <= 16 * 1024 * 1024
+    # kind's Traefik reads Middlewares (k3s's does by default)
+    traefik = yaml.safe_load((ROOT / "k8s" / "traefik-values.yaml").read_text())
+    assert traefik["providers"]["kubernetesCRD"]["enabled"] is True
+    # off: no Middleware and no annotation (another ingress controller)
+    off = render("bukva", ("values-kind.yaml",), ("ingress.bodyLimit.enabled=false",))
+    assert not [o for o in off if o["kind"] == "Middleware"]
+    assert all(
+        annotation not in (o["metadata"].get("annotations") or {})
+        for o in off
+        if o["kind"] == "Ingress"
+    )

@@ -176,7 +176,15 @@ def test_only_their_clients_reach_the_registry_the_store_the_database_and_the_pr
     allowed = {  # (target component, its port): the components that may connect to it
         ("postgres", "postgres"): {"mlflow"},
         ("mlflow", "http"): {"predictor", "frontend", "training", "test"},
-        ("minio", "s3"): {"mlflow", "frontend", "training", "bucket-init", "test", "prometheus"},
+        ("minio", "s3"): {
+            "mlflow",
+            "frontend",
+            "training",
+            "bucket-init",
+            "s3-users",
+            "test",
+            "prometheus",
+        },
         ("minio", "console"): set(),  # the ingress controller only
         ("predictor", "http1"): {"transformer", "prometheus"},
         ("prometheus", "http"): {"frontend", "test"},

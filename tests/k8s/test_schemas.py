@@ -60,8 +60,41 @@ def isvc_validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft7Validator(schema)
 
 
+# Traefik's Middleware CRD schema is not vendored: its fields the app chart writes are checked
+# here by hand (the names and types of Traefik v3's `traefik.io/v1alpha1` Middleware, spec
+# `buffering`); the API server checks the rest on a real cluster.
+MIDDLEWARE_BUFFERING = {
+    "maxRequestBodyBytes": int,
+    "memRequestBodyBytes": int,
+    "maxResponseBodyBytes": int,
+    "memResponseBodyBytes": int,
+    "retryExpression": str,
+}
+
+
+def validate_middleware(obj: dict) -> None:
+    """The Traefik Middleware the app chart renders: a buffering limit and nothing else."""
+    if obj["apiVersion"] != "traefik.io/v1alpha1":
+        raise jsonschema.ValidationError(f"apiVersion {obj['apiVersion']}: not traefik.io/v1alpha1")
+    unknown = set(obj) - {"apiVersion", "kind", "metadata", "spec"}
+    if unknown:
+        raise jsonschema.ValidationError(f"unknown fields {sorted(unknown)}")
+    if list(obj["spec"]) != ["buffering"]:
+        raise jsonschema.ValidationError(f"spec: {sorted(obj['spec'])}, expected buffering only")
+    for key, value in obj["spec"]["buffering"].items():
+        kind = MIDDLEWARE_BUFFERING.get(key)
+        if kind is None or not isinstance(value, kind) or isinstance(value, bool):
+            raise jsonschema.ValidationError(f"spec.buffering.{key}: {value!r}")
+        if kind is int and not 0 <= value < 2**63:
+            raise jsonschema.ValidationError(f"spec.buffering.{key}: {value} is not an int64 >= 0")
+
+
 def validate(obj: dict) -> None:
-    """Raise if `obj` does not satisfy its schema (Kubernetes or KServe CRD)."""
+    """Raise if `obj` does not satisfy its schema (Kubernetes, KServe CRD, or the hand check of
+    Traefik's Middleware)."""
+    if obj["kind"] == "Middleware":
+        validate_middleware(obj)
+        return
     if obj["kind"] in CRD_KINDS:
         assert obj["apiVersion"] == "serving.kserve.io/v1beta1"
         errors = sorted(isvc_validator().iter_errors(obj), key=lambda e: list(e.path))
@@ -122,3 +155,16 @@ def test_validator_rejects_a_broken_inference_service() -> None:
     isvc["spec"]["predictor"]["scaleMetric"] = "gpu"
     with pytest.raises(jsonschema.ValidationError, match="gpu"):
         validate(isvc)
+
+
+def test_validator_rejects_a_broken_middleware() -> None:
+    [middleware] = [o for o in render("bukva", ("values-kind.yaml",)) if o["kind"] == "Middleware"]
+    validate(middleware)
+    for spec, match in (
+        ({"buffering": {"maxRequestBodyBytes": "2Mi"}}, "maxRequestBodyBytes"),
+        ({"buffering": {"maxRequestBodySize": 1}}, "maxRequestBodySize"),
+        ({"buffering": {"maxRequestBodyBytes": -1}}, "int64"),
+        ({"buffering": {}, "rateLimit": {}}, "buffering only"),
+    ):
+        with pytest.raises(jsonschema.ValidationError, match=match):
+            validate({**middleware, "spec": spec})

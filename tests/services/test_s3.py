@@ -68,3 +68,21 @@ def test_dead_endpoint_fails_naming_it() -> None:
         s3.ensure_bucket("any", client)
     with pytest.raises(s3.StorageUnavailable, match=f"S3 endpoint {url}"):
         s3.check(client)
+
+
+def test_a_key_that_may_not_list_buckets_still_counts_as_an_answer() -> None:
+    """In the cluster each client is a MinIO user without s3:ListAllMyBuckets: `check` must
+    not report its AccessDenied as an endpoint that is down, while a wrong key still fails.
+    (botocore's Stubber answers for the endpoint: moto, the S3 stand-in here, has no
+    per-user bucket policies enabled.)"""
+    from botocore.stub import Stubber
+
+    client = s3.client(
+        {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}, endpoint="http://127.0.0.1:9"
+    )
+    with Stubber(client) as stub:
+        stub.add_client_error("list_buckets", "AccessDenied", http_status_code=403)
+        s3.check(client)
+        stub.add_client_error("list_buckets", "InvalidAccessKeyId", http_status_code=403)
+        with pytest.raises(s3.StorageUnavailable, match="InvalidAccessKeyId"):
+            s3.check(client)

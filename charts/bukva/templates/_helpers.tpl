@@ -19,10 +19,12 @@ KEY "optional" BOOL); the key defaults to the variable's name. */}}
 {{- include "bukva-lib.endpointEnv" (dict "prefix" (include "bukva.platformPrefix" .root) "name" .name "key" .key "optional" .optional) }}
 {{- end }}
 
-{{/* S3 endpoint and credentials (the platform's Secret) for a container's env. */}}
+{{/* S3 endpoint and one client's own key for a container's env: (dict "root" $ "client" C),
+C = frontend or predictor. The key is the client's MinIO user, in the Secret the platform
+generates (<platform>-s3-<client>) or platform.s3Secrets.<client>. */}}
 {{- define "bukva.s3Env" -}}
-{{ include "bukva.platformEnv" (dict "root" . "name" "AWS_ENDPOINT_URL") }}
-{{ include "bukva-lib.s3Credentials" (dict "secret" (.Values.platform.s3Secret | default (printf "%s-s3" (include "bukva.platformPrefix" .)))) }}
+{{ include "bukva.platformEnv" (dict "root" .root "name" "AWS_ENDPOINT_URL") }}
+{{ include "bukva-lib.s3Credentials" (dict "secret" ((index .root.Values.platform.s3Secrets .client) | default (printf "%s-s3-%s" (include "bukva.platformPrefix" .root) .client))) }}
 {{- end }}
 
 {{/* What the predictor serves: predictor.modelUri, or the declared registry version. */}}
