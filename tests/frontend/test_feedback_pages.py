@@ -143,13 +143,19 @@ def test_oversized_or_non_image_payload_is_refused_with_a_message(
     assert not (home / "feedback").exists() and not (home / "feedback-outbox" / "pending").exists()
 
 
-def test_rate_limit_says_why_and_stores_nothing_more(home: Path, monkeypatch):
-    monkeypatch.setenv("BUKVA_FEEDBACK_PER_MINUTE", "2")
+def save_three_drawings() -> AppTest:
+    """The Collect page with three different drawings saved one after another."""
     app = AppTest.from_function(collect_page, default_timeout=60).run()
     for stroke in (1, 2, 3):
         send(app, canvas_png(offset=10 * stroke), stroke)
         app.run()
         app.button(key="collect-save").click().run()
+    return app
+
+
+def test_rate_limit_says_why_and_stores_nothing_more(home: Path, monkeypatch):
+    monkeypatch.setenv("BUKVA_FEEDBACK_PER_MINUTE", "2")
+    app = save_three_drawings()
     (warning,) = app.warning
     assert "limit is 2 a minute" in warning.value and "Try again in" in warning.value
     assert len(records(home)) == 2
@@ -162,11 +168,7 @@ def test_full_outbox_warns_and_loses_nothing_already_queued(home: Path, monkeypa
     blocked.write_text("")  # the store's folder cannot be made: the store is down
     monkeypatch.setenv("BUKVA_FEEDBACK_URI", str(blocked / "feedback"))
     monkeypatch.setenv("BUKVA_FEEDBACK_OUTBOX_MAX", "2")
-    app = AppTest.from_function(collect_page, default_timeout=60).run()
-    for stroke in (1, 2, 3):
-        send(app, canvas_png(offset=10 * stroke), stroke)
-        app.run()
-        app.button(key="collect-save").click().run()
+    app = save_three_drawings()
     (warning,) = app.warning
     assert "holds 2 drawings" in warning.value and "queued ones are kept" in warning.value
     pending = sorted((home / "feedback-outbox" / "pending").iterdir())
