@@ -31,8 +31,8 @@ ONLINE_ACCURACY = {
     ),
     "champion test accuracy": "max(bukva_champion_test_accuracy)",
 }
-CONFIDENCE = f"sum by (le) (increase(bukva_top1_probability_bucket[{TOTALS}]))"
-CHARACTERS = f"sum by (character) (increase(bukva_predictions_total[{TOTALS}]))"
+CONFIDENCE = f"sum by (le) (increase(bukva_transformer_top1_probability_bucket[{TOTALS}]))"
+CHARACTERS = f"sum by (character) (increase(bukva_transformer_predictions_total[{TOTALS}]))"
 
 RANGE_QUERIES = {"request_rate": REQUEST_RATE, "latency": LATENCY, "accuracy": ONLINE_ACCURACY}
 INSTANT_QUERIES = {"confidence": CONFIDENCE, "characters": CHARACTERS}

@@ -75,15 +75,19 @@ HAS_CASE = np.array([has_case(c) for c in CLASSES] + [False])  # index NO_CLASS 
 LABELS = np.array([c.encode() for c in CLASSES] + [b""], dtype=object)
 
 PREDICTIONS = Counter(
-    "bukva_predictions_total", "Top-1 answers served, by character", ["character"]
+    "bukva_transformer_predictions_total", "Top-1 answers served, by character", ["character"]
 )
 TOP1 = Histogram(
-    "bukva_top1_probability",
+    "bukva_transformer_top1_probability",
     "Probability of the top-1 answer (low values: the model is unsure)",
     buckets=TOP1_BUCKETS,
 )
-NOTHING_DRAWN = Counter("bukva_nothing_drawn_total", "Images with no ink (answered 'blank')")
-INVALID = Counter("bukva_invalid_input_total", "Requests rejected as bad input", ["reason"])
+NOTHING_DRAWN = Counter(
+    "bukva_transformer_nothing_drawn_total", "Images with no ink (answered 'blank')"
+)
+INVALID = Counter(
+    "bukva_transformer_invalid_input_total", "Requests rejected as bad input", ["reason"]
+)
 
 
 class PredictorDown(ModelNotReady):

@@ -213,7 +213,7 @@ def test_server_keeps_serving_and_counts_rejections(transformer, pngs):
     response = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body)
     assert response.status_code == 200
     metrics = httpx.get(f"{transformer.url}/metrics").text
-    assert 'bukva_invalid_input_total{reason="not_an_image"}' in metrics
+    assert 'bukva_transformer_invalid_input_total{reason="not_an_image"}' in metrics
 
 
 INFER = "/v2/models/bukva/infer"

@@ -255,10 +255,10 @@ def test_metrics_keep_kserve_histograms_and_add_domain_ones(
     for name in (
         "request_predict_seconds_bucket",
         "request_preprocess_seconds_bucket",
-        "bukva_predictions_total{",
-        "bukva_top1_probability_bucket",
-        "bukva_nothing_drawn_total",
-        "bukva_invalid_input_total",
+        "bukva_transformer_predictions_total{",
+        "bukva_transformer_top1_probability_bucket",
+        "bukva_transformer_nothing_drawn_total",
+        "bukva_transformer_invalid_input_total",
     ):
         assert name in text, name
     text = httpx.get(f"{predictor.url}/metrics").text
