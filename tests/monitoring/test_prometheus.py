@@ -172,10 +172,26 @@ def traffic(serving, frontend_metrics, prometheus, raw_data, warm_up_requests) -
                 sent += 1
             if round_ == 0:
                 scraped(prometheus, "sum(bukva_frontend_feedback_total)", sent)
-                scraped(prometheus, "sum(bukva_predictions_total)", sent)
+                scraped(prometheus, "sum(bukva_transformer_predictions_total)", sent)
     finally:
         client.close()
     return sent
+
+
+@pytest.fixture(scope="module")
+def bad_requests(serving, traffic) -> int:
+    """Requests another client sends the transformer after the app's drawings: not images,
+    each rejected with HTTP 400 (the app's counters never see them)."""
+    from frontend.client import InferenceClient, InferenceError
+
+    client = InferenceClient(f"http://127.0.0.1:{serving.ports.transformer_http}")
+    try:
+        for _ in range(3):
+            with pytest.raises(InferenceError, match="400"):
+                client.predict(b"not an image")
+    finally:
+        client.close()
+    return 3
 
 
 @pytest.mark.integration
@@ -210,8 +226,8 @@ def test_monitoring_page_queries_return_series(prometheus, traffic, warm_up_requ
     # (the predictor also answered the transformer's warm-up before the first drawing).
     assert warm_up_requests in (0, 1)
     for expr, count in (
-        ("sum(bukva_predictions_total)", traffic),
-        ("sum(bukva_top1_probability_count)", traffic),
+        ("sum(bukva_transformer_predictions_total)", traffic),
+        ("sum(bukva_transformer_top1_probability_count)", traffic),
         ('sum(request_predict_seconds_count{job="predictor"})', traffic + warm_up_requests),
         ("sum(bukva_frontend_drawings_total)", traffic),
         ("sum(bukva_frontend_feedback_total)", traffic),
@@ -258,3 +274,30 @@ def test_grafana_dashboard_queries_are_valid_and_return_series(prometheus, traff
         client.query(expr)  # raises PrometheusUnavailable on a PromQL error
     for expr in ("bukva:requests:rate5m", "max(bukva_champion_test_accuracy)"):
         wait_for(lambda e=expr: client.query(e), expr)
+
+
+@pytest.mark.integration
+def test_error_ratio_counts_each_request_once(prometheus, traffic, bad_requests):
+    """The transformer's KServe timers count what the error-ratio rule assumes: preprocess
+    every request it received (the rejected ones too), postprocess every one it answered.
+    The app's drawings and the other client's bad requests are each counted once there; the
+    app's ratio counts its own drawings, none of which failed."""
+    from frontend.monitoring import Prometheus
+
+    client = Prometheus(prometheus)
+    for expr, count in (
+        ('sum(request_preprocess_seconds_count{job="transformer"})', traffic + bad_requests),
+        ('sum(request_postprocess_seconds_count{job="transformer"})', traffic),
+        ("sum(bukva_transformer_invalid_input_total)", bad_requests),
+        ("sum(bukva_frontend_drawings_total)", traffic),
+    ):
+        scraped(prometheus, expr, count)
+
+    def ratios() -> dict[str, float]:
+        result = client.query("bukva:errors:ratio_rate5m")
+        return {s["metric"]["job"]: float(s["value"][1]) for s in result}
+
+    # The rates' windows hold the last round of drawings and the bad requests, so the exact
+    # value depends on when Prometheus scraped; only the transformer's requests failed.
+    wait_for(lambda: 0.0 < ratios()["transformer"] < 1.0, "the transformer's error ratio")
+    wait_for(lambda: ratios()["frontend"] == 0.0, "the app's error ratio")
