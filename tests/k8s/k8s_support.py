@@ -143,11 +143,34 @@ def cases() -> list[Case]:
     return out
 
 
+def hook_secrets(objects: list[dict]) -> list[dict]:
+    """The Secrets the platform's secrets hook Job creates on install (none in the render: the
+    Job makes them in the cluster; test_secrets.py runs it), each with its keys, valueless."""
+    import json
+
+    spec = next(
+        (
+            json.loads(o["data"]["spec.json"])
+            for o in objects
+            if o["kind"] == "ConfigMap" and "spec.json" in o.get("data", {})
+        ),
+        {"secrets": []},
+    )
+    return [
+        {"kind": "Secret", "metadata": {"name": s["name"]}, "data": dict.fromkeys(s["keys"], "")}
+        for s in spec["secrets"]
+    ]
+
+
 def environments() -> dict[str, list[dict]]:
-    """What one install puts in the namespace: platform + app + training overlay, per env."""
+    """What one install puts in the namespace: platform (with the Secrets its hook Job
+    creates) + app + training overlay, per env."""
+    default = render("bukva-platform")
+    kind = render("bukva-platform", ("values-kind.yaml",))
     return {
-        "default": render("bukva-platform") + render("bukva") + kustomize("cluster"),
-        "kind": render("bukva-platform", ("values-kind.yaml",))
+        "default": default + hook_secrets(default) + render("bukva") + kustomize("cluster"),
+        "kind": kind
+        + hook_secrets(kind)
         + render("bukva", ("values-kind.yaml",))
         + kustomize("kind"),
     }

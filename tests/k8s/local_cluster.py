@@ -2,9 +2,9 @@
 
 `Cluster.localize` maps in-cluster `service:port` addresses to loopback ports (and refuses
 any it has no stand-in for), `Cluster.env` resolves a container's environment (Secrets from
-the chart's own generated Secret), `Cluster.argv` turns its command and arguments into a
-local command line (container ports mapped to free local ports, `python` = this
-interpreter). Used by test_execution.py and test_training_job.py.
+what the chart's secrets hook Job created: secrets_hook.py), `Cluster.argv` turns its command
+and arguments into a local command line (container ports mapped to free local ports,
+`python` = this interpreter). Used by test_execution.py and test_training_job.py.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Cluster:
     def secret(self, name: str) -> dict[str, str]:
         """Keys of a generated Secret, decoded."""
         keys = {k: v for (n, k), v in self.secrets.items() if n == name}
-        assert keys, f"no Secret {name} in the rendered objects"
+        assert keys, f"no Secret {name} made by the install"
         return keys
 
     def env(self, container: dict) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -14,8 +13,8 @@ from k8s_support import (
     REQUIRED_SETS,
     ROOT,
     RenderError,
-    _render,
     containers,
+    hook_secrets,
     kustomize,
     pod_specs,
     render,
@@ -62,8 +61,7 @@ def test_platform_renders_every_service_by_default() -> None:
         "Deployment/bukva-platform-mlflow",
         "Job/bukva-platform-bucket-init",
         "Deployment/bukva-platform-prometheus",
-        "Secret/bukva-platform-s3",
-        "Secret/bukva-platform-postgres",
+        "Job/bukva-platform-secrets",  # makes the Secrets in the cluster (test_secrets.py)
         "Pod/bukva-platform-test",
     ):
         assert expected in kinds
@@ -91,23 +89,6 @@ def test_minio_off_needs_an_endpoint_and_then_uses_it() -> None:
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "https://s3.example.org"
 
 
-def _secret(objects: list[dict], name: str) -> dict[str, str]:
-    obj = next(o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == name)
-    return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
-
-
-def test_credentials_are_generated_per_install_never_from_values() -> None:
-    # Two uncached renders = two installs: random credentials, different each time.
-    first = _secret(list(_render.__wrapped__("bukva-platform", (), ())), "bukva-platform-s3")
-    second = _secret(list(_render.__wrapped__("bukva-platform", (), ())), "bukva-platform-s3")
-    assert first["AWS_SECRET_ACCESS_KEY"] != second["AWS_SECRET_ACCESS_KEY"]
-    assert len(first["AWS_SECRET_ACCESS_KEY"]) >= 32
-    values_text = (CHARTS / "bukva-platform" / "values.yaml").read_text()
-    assert first["AWS_SECRET_ACCESS_KEY"] not in values_text
-    pg = _secret(render("bukva-platform"), "bukva-platform-postgres")
-    assert len(pg["password"]) >= 32
-
-
 def test_existing_secrets_replace_generated_ones_everywhere() -> None:
     users = ("frontend", "training", "mlflow", "predictor")
     objects = render(
@@ -119,6 +100,7 @@ def test_existing_secrets_replace_generated_ones_everywhere() -> None:
         ),
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
+    assert not [o for o in objects if o["metadata"]["name"] == "bukva-platform-secrets"]
     refs = {
         (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
         for p in pod_specs(objects)
@@ -242,7 +224,7 @@ def _refs(objects: list[dict]) -> set[tuple[str, str]]:
 def test_app_finds_the_platform_by_its_release_name(release: str) -> None:
     platform = _template("bukva-platform", release)
     app = _template("bukva", "bukva", f"platform.release={release}")
-    made = {(o["kind"], o["metadata"]["name"]) for o in platform}
+    made = {(o["kind"], o["metadata"]["name"]) for o in platform + hook_secrets(platform)}
     assert _refs(app) <= made, _refs(app) - made
     prefix = "bukva-platform" if release == "bukva-platform" else f"{release}-bukva-platform"
     assert ("ConfigMap", f"{prefix}-endpoints") in _refs(app)
@@ -345,8 +327,8 @@ def test_each_pod_holds_only_its_own_object_store_key() -> None:
         "Job/bukva-data": {user("training")},
         "Job/bukva-train": {user("training")},
     }
-    # every key a pod names is a Secret the platform renders
-    secrets = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    # every key a pod names is a Secret the platform's hook Job creates
+    secrets = {o["metadata"]["name"] for o in hook_secrets(objects)}
     assert set().union(*_s3_keys(objects).values()) <= secrets
     s3_model = _template("bukva", "bukva", "predictor.modelUri=s3://mlflow/run/model")
     assert _s3_keys(s3_model)["InferenceService/bukva/predictor"] == {user("predictor")}

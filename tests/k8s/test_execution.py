@@ -2,8 +2,8 @@
 
 The charts are rendered with the kind values (what `make cluster-up` installs). From the
 rendered objects we take the containers' command, arguments and environment (Secrets
-resolved from the chart's own generated Secret), map each in-cluster `service:port` to a
-loopback port and each container port to a free local port, and start:
+resolved from what the chart's secrets hook Job creates), map each in-cluster `service:port`
+to a loopback port and each container port to a free local port, and start:
 
     moto (S3, for MinIO) -> bucket-init Job -> MLflow server -> [a champion is registered]
     -> predictor -> transformer -> frontend

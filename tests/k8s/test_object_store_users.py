@@ -4,17 +4,17 @@ No MinIO runs here (moto has no MinIO admin API), so the proof is offline:
 - each policy document the hook Job loads, evaluated by a small IAM evaluator (Allow
   statements, `*` wildcards in resources, StringLike on `s3:prefix`: the only forms the chart
   writes, and the evaluator refuses any other) against what each client does and must not do;
-- the hook Job's script, run by the real `sh` with the rendered ConfigMap, the rendered
-  Secrets mounted as files the way the Job mounts them, and a recording stand-in for `mc`
-  (MinIO's client: the one part that is not real), creates exactly the users the Secrets name
-  and attaches exactly the policies the ConfigMap holds, and survives a re-run.
+- the hook Job's script, run by the real `sh` with the rendered ConfigMap, the Secrets one
+  install holds (the secrets hook Job, run: secrets_hook.py) mounted as files the way the Job
+  mounts them, and a recording stand-in for `mc` (MinIO's client: the one part that is not
+  real), creates exactly the users the Secrets name and attaches exactly the policies the
+  ConfigMap holds, and survives a re-run.
 What only a real MinIO proves (that MinIO enforces these documents so) is `helm test`'s job:
 its pod lists with each client's key, allowed and refused (docs/kubernetes.md).
 """
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import json
 import os
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from k8s_support import containers, kustomize, pod_specs, render
+from secrets_hook import installed_secrets
 
 pytestmark = pytest.mark.k8s
 
@@ -194,18 +195,21 @@ for rule in json.loads(os.environ["MC_RULES"]):
 """
 
 
-def _decoded(secret: dict) -> dict[str, str]:
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """The Secrets one install holds (the platform's secrets hook Job, run: secrets_hook.py)."""
+    return installed_secrets(render("bukva-platform"), tmp_path_factory.mktemp("install"))
 
 
-def run_hook(tmp_path: Path, rules: list[dict]) -> tuple[subprocess.CompletedProcess, list]:
+def run_hook(
+    tmp_path: Path, rules: list[dict], secrets: dict[str, dict[str, str]]
+) -> tuple[subprocess.CompletedProcess, list]:
     """The hook Job's container command, run by sh with its ConfigMap and Secrets as files."""
     objects = render("bukva-platform")
     config = _one(objects, "ConfigMap", HOOK)["data"]
     pod = _one(objects, "Job", HOOK)["spec"]["template"]["spec"]
     [container] = pod["containers"]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    secrets = {o["metadata"]["name"]: _decoded(o) for o in objects if o["kind"] == "Secret"}
     env = {
         "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
         "MC_LOG": str(tmp_path / "mc.log"),
@@ -250,7 +254,9 @@ def run_hook(tmp_path: Path, rules: list[dict]) -> tuple[subprocess.CompletedPro
     return done, calls
 
 
-def test_the_hook_creates_exactly_the_users_and_policies_the_chart_names(tmp_path: Path) -> None:
+def test_the_hook_creates_exactly_the_users_and_policies_the_chart_names(
+    tmp_path: Path, secrets: dict[str, dict[str, str]]
+) -> None:
     # the first attach meets a policy already attached (a re-run): not an error
     rules = [
         {
@@ -259,11 +265,10 @@ def test_the_hook_creates_exactly_the_users_and_policies_the_chart_names(tmp_pat
             "stderr": "mc: <ERROR> The specified policy change is already in effect.\n",
         }
     ]
-    done, calls = run_hook(tmp_path, rules)
+    done, calls = run_hook(tmp_path, rules, secrets)
     assert done.returncode == 0, done.stderr
-    objects = render("bukva-platform")
-    root = _decoded(_one(objects, "Secret", "bukva-platform-s3"))
-    users = {c: _decoded(_one(objects, "Secret", f"bukva-platform-s3-{c}")) for c in CLIENTS}
+    root = secrets["bukva-platform-s3"]
+    users = {c: secrets[f"bukva-platform-s3-{c}"] for c in CLIENTS}
     docs = policies()
     assert calls[0]["args"] == [
         "alias",
@@ -288,7 +293,9 @@ def test_the_hook_creates_exactly_the_users_and_policies_the_chart_names(tmp_pat
     assert root["AWS_ACCESS_KEY_ID"] not in added  # the root key is never a client's
 
 
-def test_the_hook_fails_on_a_refused_attach(tmp_path: Path) -> None:
+def test_the_hook_fails_on_a_refused_attach(
+    tmp_path: Path, secrets: dict[str, dict[str, str]]
+) -> None:
     rules = [
         {
             "prefix": "admin policy attach bukva bukva-training",
@@ -296,13 +303,13 @@ def test_the_hook_fails_on_a_refused_attach(tmp_path: Path) -> None:
             "stderr": "mc: <ERROR> Access Denied.\n",
         }
     ]
-    done, _ = run_hook(tmp_path, rules)
+    done, _ = run_hook(tmp_path, rules, secrets)
     assert done.returncode != 0
     assert "Access Denied" in done.stderr
 
 
-def test_the_hook_waits_for_minio(tmp_path: Path) -> None:
+def test_the_hook_waits_for_minio(tmp_path: Path, secrets: dict[str, dict[str, str]]) -> None:
     rules = [{"prefix": "admin info", "times": 1, "stderr": "mc: <ERROR> connection refused\n"}]
-    done, calls = run_hook(tmp_path, rules)
+    done, calls = run_hook(tmp_path, rules, secrets)
     assert done.returncode == 0, done.stderr
     assert [c["args"][:2] for c in calls].count(["admin", "info"]) == 2
