@@ -209,8 +209,10 @@ def test_grpc_bad_input_is_invalid_argument(transformer):
 
 
 def test_server_keeps_serving_and_counts_rejections(transformer, pngs):
-    body = v2([image_input([b64(pngs[0])])])
-    response = httpx.post(f"{transformer.url}/v2/models/bukva/infer", json=body)
+    url = f"{transformer.url}/v2/models/bukva/infer"
+    rejected = httpx.post(url, json=v2([image_input([b64(b"not an image")])]))
+    assert rejected.status_code == 400
+    response = httpx.post(url, json=v2([image_input([b64(pngs[0])])]))
     assert response.status_code == 200
     metrics = httpx.get(f"{transformer.url}/metrics").text
     assert 'bukva_transformer_invalid_input_total{reason="not_an_image"}' in metrics
