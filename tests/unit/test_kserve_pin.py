@@ -28,4 +28,3 @@ def test_the_locked_sdk_is_the_controller_version():
 
 def test_pyproject_pins_the_locked_sdk():
     assert pinned("pyproject.toml") == pinned("requirements.lock")
-
