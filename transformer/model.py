@@ -88,9 +88,9 @@ INVALID = Counter("bukva_invalid_input_total", "Requests rejected as bad input",
 
 class PredictorDown(ModelNotReady):
     """HTTP 503 / gRPC UNAVAILABLE. KServe's gRPC error mapping reads `.reason`, which its own
-    ModelNotReady lacks (it would turn into UNKNOWN), so this subclass provides it
-    (`ExceptionToStatusInterceptor`, https://github.com/kserve/kserve/blob/v0.20.0/python/kserve/
-    kserve/protocol/grpc/interceptors.py; tests/serving/test_kserve_upstream.py)."""
+    ModelNotReady lacks (it would turn into UNKNOWN), so this subclass provides it (upstream:
+    https://github.com/kserve/kserve/blob/v0.20.0/python/kserve/kserve/protocol/grpc/interceptors.py
+    `ExceptionToStatusInterceptor`; tests/serving/test_kserve_upstream.py)."""
 
     def __init__(self, model_name: str, detail: str):
         super().__init__(model_name, detail)
