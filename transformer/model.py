@@ -92,7 +92,9 @@ INVALID = Counter(
 
 class PredictorDown(ModelNotReady):
     """HTTP 503 / gRPC UNAVAILABLE. KServe's gRPC error mapping reads `.reason`, which its own
-    ModelNotReady lacks (it would turn into UNKNOWN), so this subclass provides it."""
+    ModelNotReady lacks (it would turn into UNKNOWN), so this subclass provides it (upstream:
+    https://github.com/kserve/kserve/blob/v0.20.0/python/kserve/kserve/protocol/grpc/interceptors.py
+    `ExceptionToStatusInterceptor`; tests/serving/test_kserve_upstream.py)."""
 
     def __init__(self, model_name: str, detail: str):
         super().__init__(model_name, detail)

@@ -26,7 +26,8 @@ from tests.support.imports import (
 )
 
 HEAVY = frozenset({"torch", "kserve", "mlflow", "streamlit"})
-# Core modules that may use one heavy library, behind an extra of pyproject.toml.
+# Core modules (a package: with its modules) that may use one heavy library, behind an extra
+# of pyproject.toml.
 OPTIONAL_CORE = {"bukva.network": {"torch"}, "bukva.serving": {"kserve"}}
 # What each component must not reach, through any chain of project imports, besides the other
 # components. The predictor's lazy path to torch (export at load, where torch is installed)
@@ -47,9 +48,17 @@ def top(name: str) -> str:
     return name.split(".")[0]
 
 
+def optional_core(name: str) -> str | None:
+    """The optional core module `name` is, or belongs to (`bukva.serving.rest`: bukva.serving)."""
+    return next((o for o in OPTIONAL_CORE if name == o or name.startswith(o + ".")), None)
+
+
 def test_the_scan_sees_the_project():
     modules = project_modules()
     assert {"bukva.contract", "bukva.network", "bukva.serving", "model.model"} <= set(modules)
+    assert "bukva.serving.rest" in modules  # the optional package's modules too
+    assert optional_core("bukva.serving.rest") == "bukva.serving"
+    assert optional_core("bukva.servings") is None
     assert "torch" in {top(i) for i in imports_of("bukva.network")}  # the scan reads imports
     assert "bukva.network" in imports_of("model.runtime")
 
@@ -59,11 +68,12 @@ def test_core_imports_no_heavy_library_and_no_component():
     for name in project_modules():
         if top(name) != "bukva":
             continue
-        allowed = OPTIONAL_CORE.get(name, set())
+        own = optional_core(name)
+        allowed = OPTIONAL_CORE.get(own, set())
         for imported in imports_of(name):
             if top(imported) in (HEAVY - allowed) | set(COMPONENTS + TOOLING):
                 bad.append(f"{name} imports {imported}")
-            if imported in OPTIONAL_CORE and name not in OPTIONAL_CORE:
+            if optional_core(imported) not in (None, own):
                 bad.append(f"{name} imports the optional {imported}")
     assert not bad, "\n".join(bad)
 
@@ -156,8 +166,16 @@ CHECK = """
 import importlib, pkgutil, sys
 package = importlib.import_module("{package}")
 skip = set({skip!r})
-names = [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
-names = [n for n in names if n not in skip]
+
+def walk(path, prefix):  # pkgutil.walk_packages, without importing a skipped package
+    for m in pkgutil.iter_modules(path, prefix):
+        if m.name in skip:
+            continue
+        yield m.name
+        if m.ispkg:
+            yield from walk(importlib.import_module(m.name).__path__, m.name + ".")
+
+names = list(walk(package.__path__, package.__name__ + "."))
 for name in names:
     module = importlib.import_module(name)
     if hasattr(module, "build_parser"):  # __main__: building the CLI must stay light too
