@@ -9,7 +9,10 @@ together, the model's logits are read as the transformer reads them (`bukva.read
 - twins, for each ratio on a grid: of the twin mix-ups in mode "anything" (the top-1 is the
   twin of the truth, `bukva.alphabet.TWINS`), how many the rule names the truth for
   (`caught`), and how many right answers it doubts (`doubted`, an alternative shown beside a
-  right top-1); plus the digit/letter mix-ups that no twin pair covers.
+  right top-1); plus the digit/letter mix-ups that no twin pair covers;
+- priors, for each digit log-prior on a grid: digits and letters accuracy in mode "anything"
+  when every digit's logit is raised by that much (what a digit-favouring prior would buy and
+  cost; the served model uses none, docs/serving.md "Why no digit prior").
 
     python -m bench.twins [--model_dir models/model] [--out reports/twins.json]
 """
@@ -23,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bukva.alphabet import CLASSES, TWINS, are_twins, is_digit
+from bukva.alphabet import CLASSES, DIGITS, TWINS, are_twins, is_digit
 from bukva.reading import NO_CLASS, alternatives, probabilities, ranked
 
+PRIORS = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 RATIOS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
 
 
@@ -58,6 +62,23 @@ def mode_figures(logits: np.ndarray, truth: np.ndarray) -> dict[str, float | int
             top = ranked(probabilities(logits[rows], reading), 1, reading)[:, 0]
             figures[f"{kind}_{reading}"] = round(float((top == truth[rows]).mean()), 4)
     return figures
+
+
+def prior_figures(logits: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    """Mode anything with each digit log-prior in PRIORS: digits and letters accuracy."""
+    digit = truth < 10
+    curve = []
+    for prior in PRIORS:
+        shifted = logits.copy()
+        shifted[:, [CLASSES.index(d) for d in DIGITS]] += prior
+        top = ranked(probabilities(shifted, "anything"), 1, "anything")[:, 0]
+        right = top == truth
+        point = {"prior": prior}
+        for kind, rows in (("digits", digit), ("letters", ~digit)):
+            if rows.any():
+                point[kind] = round(float(right[rows].mean()), 4)
+        curve.append(point)
+    return curve
 
 
 def twin_figures(logits: np.ndarray, truth: np.ndarray) -> dict:
@@ -109,7 +130,11 @@ def main() -> None:
     report = {
         "twins": sorted("/".join(sorted(pair)) for pair in TWINS),
         "sets": {
-            name: {"modes": mode_figures(*data), **twin_figures(*data)}
+            name: {
+                "modes": mode_figures(*data),
+                "priors": prior_figures(*data),
+                **twin_figures(*data),
+            }
             for name, data in sets.items()
         },
     }
@@ -120,6 +145,8 @@ def main() -> None:
         for point in figures["curve"]:
             print("   ", point)
         print("    not covered:", figures["uncovered_digit_letter_mixups"])
+        for point in figures["priors"]:
+            print("    digit prior", point)
 
 
 if __name__ == "__main__":
