@@ -14,10 +14,16 @@ from pathlib import Path
 def _main() -> None:
     import streamlit as st
 
+    from bukva.settings import SettingsError
     from frontend import collect, draw, model_card, monitoring, review, services
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
+    try:
+        services.settings()
+    except SettingsError as exc:  # a bad environment variable: say which, no stack trace
+        st.error(str(exc))
+        st.stop()
     st.html(f"<style>{draw.ANSWER_CSS}</style>")
     with st.sidebar:
         # `?lang=en` in the URL picks the language too (and the toggle keeps it there).

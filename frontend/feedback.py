@@ -42,14 +42,6 @@ def rate_wait(times: Sequence[float], now: float, limit: int, window: float = WI
     return recent[len(recent) - limit] + window - now
 
 
-def per_minute() -> int:
-    value = str(getattr(services.settings(), "bukva_feedback_per_minute", "") or "20")
-    try:
-        return max(1, int(value))
-    except ValueError:
-        return 20
-
-
 def submit(
     lang: str,
     image: Image.Image,
@@ -65,7 +57,7 @@ def submit(
     when nothing was stored or queued)."""
     now = time.time()
     times = [t for t in st.session_state.get(TIMES_KEY, []) if now - t < WINDOW_S]
-    limit = per_minute()
+    limit = services.settings().bukva_feedback_per_minute
     wait = rate_wait(times, now, limit)
     if wait > 0:
         message = text(lang, "rate_limited", count=len(times), limit=limit, wait=math.ceil(wait))

@@ -63,7 +63,7 @@ def serve(registry: CollectorRegistry, env: dict[str, str] | None = None) -> int
     from bukva.settings import Settings
 
     settings = Settings.from_env(env)
-    port = int(settings.bukva_metrics_port or 0)
+    port = settings.bukva_metrics_port
     if port == 0:
         return None
     try:

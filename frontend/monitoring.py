@@ -54,7 +54,7 @@ class Prometheus:
         """The Prometheus at BUKVA_PROMETHEUS_URL."""
         from bukva.settings import Settings
 
-        return cls(Settings.from_env().bukva_prometheus_url.rstrip("/") or DEFAULT_URL)
+        return cls(Settings.from_env().bukva_prometheus_url.rstrip("/"))
 
     def _get(self, path: str, params: dict[str, str | float]) -> list[dict]:
         try:

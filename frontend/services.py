@@ -15,12 +15,10 @@ from pathlib import Path
 import streamlit as st
 
 from bukva.settings import Settings
-from bukva.storage import DEFAULT_MAX_PENDING, FeedbackOutbox, ObjectStore, open_store
+from bukva.storage import FeedbackOutbox, ObjectStore, open_store
 from frontend.client import InferenceClient
 from frontend.metrics import FrontendMetrics, serve
 
-# Where queued feedback waits while the store is down, relative to BUKVA_HOME.
-DEFAULT_OUTBOX = "feedback-outbox"
 RETRY_INTERVAL_S = 5.0
 
 
@@ -44,16 +42,16 @@ def feedback_store() -> ObjectStore:
 
 
 def outbox_dir(config: Settings) -> Path:
-    """The outbox folder: BUKVA_FEEDBACK_OUTBOX, else
-    `feedback-outbox` in BUKVA_HOME; the system temp folder when that cannot be written (a
-    container with a read-only root file system mounts a writable volume at /tmp)."""
-    folder = Path(getattr(config, "bukva_feedback_outbox", "") or DEFAULT_OUTBOX)
-    folder = folder if folder.is_absolute() else config.home / folder
+    """The outbox folder: BUKVA_FEEDBACK_OUTBOX (relative to BUKVA_HOME); a folder of that
+    name in the system temp folder when it cannot be written (a container with a read-only
+    root file system mounts a writable volume at /tmp)."""
+    folder = config.home / config.bukva_feedback_outbox  # an absolute setting stays as it is
+    fallback = Path(tempfile.gettempdir()) / folder.name
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
-    return folder if os.access(folder, os.W_OK) else Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
+        return fallback
+    return folder if os.access(folder, os.W_OK) else fallback
 
 
 @st.cache_resource
@@ -61,11 +59,9 @@ def outbox() -> FeedbackOutbox:
     """The feedback outbox, with a daemon thread that delivers queued records once the store
     is back, even when nobody is using the app."""
     config = settings()
-    try:
-        limit = max(1, int(config.bukva_feedback_outbox_max))
-    except ValueError:
-        limit = DEFAULT_MAX_PENDING
-    box = FeedbackOutbox(feedback_store(), outbox_dir(config), max_pending=limit)
+    box = FeedbackOutbox(
+        feedback_store(), outbox_dir(config), max_pending=config.bukva_feedback_outbox_max
+    )
     stop = threading.Event()
     thread = threading.Thread(
         target=box.retry_forever, args=(stop, RETRY_INTERVAL_S), name="feedback-outbox", daemon=True

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bukva.settings import Settings
+from bukva.settings import Settings, SettingsError
 from launch.processes import Process
 from monitoring.prometheus import Targets, champion_accuracy, write_config
 
@@ -56,7 +56,10 @@ def prometheus(home: Path, ports: object, listen: str, out: Path) -> Process:
 
 def main(argv: list[str] | None = None) -> None:
     """Render the config for the local services and exec Prometheus in the foreground."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"prometheus: {exc}")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", default="127.0.0.1:9090")
     parser.add_argument("--out", type=Path, default=settings.home / "run" / "prometheus")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bukva.contract import MODEL_NAME
-from bukva.settings import Settings
+from bukva.settings import Settings, SettingsError
 from launch.processes import Interrupted, Process, exit_like, interruptible, stop_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ LOOPBACK = "127.0.0.1"  # where local runs listen (`--bind`): what `make up` pri
 def server_flags(settings: Settings, bind: str = LOOPBACK) -> list[str]:
     """Flags both KServe servers get locally: the per-request trace line from the settings and
     the address to listen on (the images' default is all interfaces, as a pod needs)."""
-    return ["--enable_latency_logging", str(settings.request_trace).lower(), "--bind", bind]
+    return ["--enable_latency_logging", str(settings.bukva_request_trace).lower(), "--bind", bind]
 
 
 def shown_host(address: str) -> str:
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             serve(args)
         except Interrupted as stop:
             interrupted = stop.signum
-        except RuntimeError as exc:
+        except (RuntimeError, SettingsError) as exc:
             print(f"serve: {exc}", file=sys.stderr)
             return 1
     print("serve: stopped", flush=True)

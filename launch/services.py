@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bukva.settings import Settings
+from bukva.settings import Settings, SettingsError
 from launch import backends
 from launch.processes import START_TIMEOUT_S, Process, alive, stop_pid
 
@@ -267,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; prints a one-line error (naming the endpoint) instead of a trace."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "up":
             env = up(args)
             print(f"MLflow {env['MLFLOW_TRACKING_URI']}  S3 {env['AWS_ENDPOINT_URL']}")
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: pid {info['pid']} {info['url']}")
             if not found:
                 print("no services running")
-    except (ServiceError, backends.BackendUnavailable) as exc:
+    except (ServiceError, backends.BackendUnavailable, SettingsError) as exc:
         print(f"services: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -75,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     from bukva.serving import FastTensorDataPlane, serve
-    from bukva.settings import Settings
+    from bukva.settings import Settings, SettingsError
     from model.model import BukvaPredictor
     from model.source import ModelSourceError
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"bukva predictor: {exc}", file=sys.stderr)
+        return 2
     uri = model_uri(args, settings.storage_uri, settings.model_uri)
     predictor = BukvaPredictor(
         args.model_name,

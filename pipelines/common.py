@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from bukva.settings import SettingsError
+
 PARAMS_FILE = "params.yaml"
 
 
@@ -45,9 +47,10 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def run_cli(stage: str, main) -> None:
-    """Run a stage's main(); turn StageError into a one-line message and exit code 1."""
+    """Run a stage's main(); turn StageError (or a bad setting) into a one-line message and
+    exit code 1."""
     try:
         main()
-    except StageError as exc:
+    except (StageError, SettingsError) as exc:
         print(f"{stage}: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)

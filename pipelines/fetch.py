@@ -100,8 +100,8 @@ def resolve(
         return mirror
     settings = settings or Settings.from_env()
     why = f"no local mirror at {mirror}" if value == AUTO else f"ingest.source {value!r}"
-    log("ingest", f"data source: the public upstream ({why}), cache {settings.data_cache}")
-    return fetch(settings.data_cache / "mirror", settings, pins, fetcher)
+    log("ingest", f"data source: the public upstream ({why}), cache {settings.bukva_data_cache}")
+    return fetch(settings.bukva_data_cache / "mirror", settings, pins, fetcher)
 
 
 def fetch(
@@ -115,11 +115,11 @@ def fetch(
             pinned one (the message names it).
     """
     fetcher = fetcher or Fetcher()
-    downloads = settings.data_cache / "downloads"
+    downloads = settings.bukva_data_cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     # One builder at a time per cache (parallel test workers, a stage beside the tests): the
     # others wait, then rebuild from the cache without a request.
-    with FileLock(settings.data_cache / "fetch.lock"):
+    with FileLock(settings.bukva_data_cache / "fetch.lock"):
         if dest.exists():
             shutil.rmtree(dest)
         fetch_rukopys(dest / rukopys.NAME, downloads, settings.bukva_rukopys_url, pins, fetcher)

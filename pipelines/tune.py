@@ -40,6 +40,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from bukva.settings import SettingsError
 from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, write_json
 from pipelines.data import add_split_arguments, load_splits
@@ -243,11 +244,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=int(settings.bukva_tune_trials))
-    parser.add_argument(
-        "--minutes", type=float, default=float(settings.bukva_tune_minutes or 0) or None
-    )
-    parser.add_argument("--epochs", type=int, default=int(settings.bukva_tune_epochs))
+    parser.add_argument("--trials", type=int, default=settings.bukva_tune_trials)
+    parser.add_argument("--minutes", type=float, default=settings.bukva_tune_minutes)
+    parser.add_argument("--epochs", type=int, default=settings.bukva_tune_epochs)
     parser.add_argument("--study", default=DEFAULT_STUDY, help="resume it by name")
     parser.add_argument("--storage", default=settings.bukva_optuna_storage)
     parser.add_argument("--pruner", choices=["median", "hyperband"], default="median")
@@ -335,6 +334,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except StageError as exc:
+    except (StageError, SettingsError) as exc:
         print(f"tune: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -5,7 +5,7 @@ stroke the page's own clock measures pointer-up to the answer for that drawing b
 page (tests/browser/canvas.py). The figures, split into send, rerun, inference and render, go
 to reports/browser_latency.json (ignored by git) with the goals (median <= 150 ms, 90th
 percentile <= 250 ms) and whether they were met; the test records them, it does not assert
-them.
+them. A benchmark (marker `bench`) that needs Chromium (marker `browser`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 from .canvas import Point, answer_digest, canvas_digest, draw, ellipse, settle, summary
 from .conftest import ROOT, Stack
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.bench]
 
 REPORT = ROOT / "reports" / "browser_latency.json"
 GOAL_MEDIAN_MS = 150

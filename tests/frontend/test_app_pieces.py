@@ -179,6 +179,17 @@ def test_app_starts_with_an_empty_canvas_in_both_languages(app_env: Path) -> Non
     assert [i.value for i in app.info] == [TEXT["en"]["nothing_drawn"]]
 
 
+def test_a_bad_setting_is_a_message_not_a_crash(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUKVA_FEEDBACK_PER_MINUTE", "many")
+    app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["BUKVA_FEEDBACK_PER_MINUTE='many': not a whole number"]
+    assert not app.title  # nothing else of the app ran on a setting it cannot read
+
+
 def test_mode_choice_defaults_to_anything_and_is_remembered(app_env: Path) -> None:
     app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
     app.run()

@@ -42,6 +42,7 @@ class Dockerfile:
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (instruction, rest), in order
 
 
 def _json_or_shell(text: str) -> list[str]:
@@ -61,6 +62,7 @@ def parse_dockerfile(path: Path) -> Dockerfile:
             continue
         op, _, rest = line.partition(" ")
         op = op.upper()
+        out.steps.append((op, rest.strip()))
         if op == "ARG" and "=" in rest:
             key, _, value = rest.partition("=")
             args[key.strip()] = value.strip()
@@ -82,6 +84,39 @@ def parse_dockerfile(path: Path) -> Dockerfile:
         elif op == "RUN":
             out.runs.append(rest)
     return out
+
+
+# What the dependency layer may be keyed on: the project metadata and the lock, never the code.
+DEPENDENCY_FILES = {"pyproject.toml", "requirements.lock"}
+INSTALL = "uv pip install --system"
+
+
+def layer_order_problems(df: Dockerfile) -> list[str]:
+    """Why an edit of the code would reinstall the dependencies (empty: it would not).
+
+    The image installs its extra's dependencies from `pyproject.toml` and the lock once (one
+    `uv pip install -r pyproject.toml` after COPYing only those two), then copies the code and
+    installs the project itself with `--no-deps`.
+    """
+    installs = [i for i, (op, rest) in enumerate(df.steps) if op == "RUN" and INSTALL in rest]
+    deps = [i for i in installs if "-r pyproject.toml" in df.steps[i][1]]
+    if len(deps) != 1:
+        return [f"{len(deps)} dependency installs (`{INSTALL} ... -r pyproject.toml`), not 1"]
+    problems = []
+    for op, rest in df.steps[: deps[0]]:
+        if op == "COPY" and "--from" not in rest:
+            sources = [p for p in rest.split() if not p.startswith("--")][:-1]
+            problems += [
+                f"COPY {src} before the dependency install: every edit of it reinstalls"
+                for src in sources
+                if src not in DEPENDENCY_FILES
+            ]
+    problems += [
+        f"RUN {df.steps[i][1][:60]}...: installs dependencies again (add --no-deps)"
+        for i in installs
+        if i != deps[0] and "--no-deps" not in df.steps[i][1]
+    ]
+    return problems
 
 
 def dockerignore() -> list[str]:
@@ -227,19 +262,12 @@ print("imported", len(cfg["modules"]), "modules")
 """
 
 
-def component_modules(package: str, skip: set[str]) -> list[str]:
-    """Dotted names of every module in a project package folder, but `skip` (file names)."""
+def component_modules(package: str) -> list[str]:
+    """Dotted names of every module in a project package folder."""
     folder = PACKAGE_DIRS[package]
     out = []
     for py in sorted(folder.rglob("*.py")):
-        if py.name in skip:
-            continue
         rel = py.relative_to(folder).with_suffix("")
         parts = [p for p in rel.parts if p != "__init__"]
         out.append(".".join([package, *parts]))
     return out
-
-
-# Files not imported by the probe (none now: the app's pages and its canvas component import
-# outside `streamlit run` too). Their imports would still be checked by foreign_imports.
-IMAGE_PROBE_SKIP: dict[str, set[str]] = {}

@@ -434,21 +434,23 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
 # Settings properties the frontend reads, and the variables they come from.
 SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
 # Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
-# (frontend/services.py), the metrics endpoint listens on all addresses by default.
-FRONTEND_DEFAULTS_OK = {"BUKVA_FEEDBACK_OUTBOX", "BUKVA_METRICS_ADDRESS"}
+# (frontend/services.py), the metrics endpoint listens on all addresses by default, the
+# feedback rate limit (20 a minute) is no laptop default.
+FRONTEND_DEFAULTS_OK = {
+    "BUKVA_FEEDBACK_OUTBOX",
+    "BUKVA_METRICS_ADDRESS",
+    "BUKVA_FEEDBACK_PER_MINUTE",
+}
 
 
 def _frontend_reads() -> dict[str, set[str]]:
     """Each bukva setting the frontend's code reads (as its variable), with the files."""
-    pattern = re.compile(
-        r"(?:settings\(\)|config|Settings\.from_env\(\))\.([a-z_]+)"
-        r"|getattr\(config, \"([a-z_]+)\""
-    )
+    pattern = re.compile(r"(?:settings\(\)|config|Settings\.from_env\(\))\.([a-z_]+)")
     fields = {v.lower() for v in ENV_VARS}
     reads: dict[str, set[str]] = {}
     for path in sorted((ROOT / "frontend").glob("*.py")):
         for m in pattern.finditer(path.read_text()):
-            attr = m[1] or m[2]
+            attr = m[1]
             var = SETTINGS_PROPERTIES.get(attr) or (attr.upper() if attr in fields else None)
             assert var, f"{path.name} reads Settings.{attr}: map it to its variable here"
             reads.setdefault(var, set()).add(path.name)

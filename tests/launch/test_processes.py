@@ -3,12 +3,14 @@ a launcher's stop signal becomes `Interrupted` once, never lost while a child is
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from launch.processes import (
@@ -24,13 +26,26 @@ from tests.support.signals import foreground_job_signals
 STUBBORN = ["bash", "-c", "trap '' TERM; (trap '' TERM; sleep 300) & sleep 300"]
 
 
+def _sleeps(group: int) -> int:
+    """How many `sleep` processes run in process group `group`."""
+    names = []
+    for pid in group_members([group]):
+        with contextlib.suppress(psutil.Error):
+            names.append(psutil.Process(pid).name())
+    return names.count("sleep")
+
+
 def test_stop_all_is_bounded_and_leaves_no_member_of_any_group(tmp_path: Path) -> None:
     processes = [Process(f"stubborn-{i}", STUBBORN, log=tmp_path / f"{i}.log") for i in range(2)]
     for process in processes:
         process.start()
-    time.sleep(0.5)  # let each shell start its child
     groups = [p.pid for p in processes]
-    assert all(len(group_members([g])) >= 2 for g in groups)  # shell + its sleep, each
+    # Each shell has trapped TERM once both its sleeps run (its child's and its own, which
+    # inherit the ignored TERM): only then is the group as stubborn as it gets.
+    deadline = time.monotonic() + 30
+    while not all(_sleeps(g) == 2 for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_sleeps(g) == 2 for g in groups), [group_members([g]) for g in groups]
     began = time.monotonic()
     stop_all(processes)
     assert time.monotonic() - began < STOP_GRACE_S + 1.5

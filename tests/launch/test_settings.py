@@ -1,12 +1,15 @@
-"""`bukva.settings.Settings` is the only reader of the environment, and every variable it reads
-is a row of the README's configuration table."""
+"""`bukva.settings.Settings` is the only reader of the environment, every variable it reads
+is a row of the README's configuration table, and each value is parsed to its field's type
+once, there (a bad one is an error naming the variable and the value)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from bukva.settings import ENV_VARS, Settings
+import pytest
+
+from bukva.settings import ENV_VARS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 # The Python packages of the project (cluster Job shims under kustomize/ read their Job's own
@@ -52,9 +55,75 @@ def test_settings_keep_secrets_out_of_their_repr() -> None:
 
 
 def test_request_trace_is_off_unless_asked_for() -> None:
-    assert Settings.from_env({}).request_trace is False
+    assert Settings.from_env({}).bukva_request_trace is False
     assert Settings.from_env({}).kserve_loglevel == "WARNING"
-    assert Settings.from_env({"BUKVA_REQUEST_TRACE": "true"}).request_trace is True
+    for word, value in (("true", True), ("1", True), (" On ", True), ("no", False), ("0", False)):
+        assert Settings.from_env({"BUKVA_REQUEST_TRACE": word}).bukva_request_trace is value
+
+
+def test_values_have_their_fields_types() -> None:
+    settings = Settings.from_env(
+        {
+            "BUKVA_HOME": "/srv/bukva",
+            "BUKVA_METRICS_PORT": "0",
+            "BUKVA_FEEDBACK_OUTBOX_MAX": " 5 ",
+            "BUKVA_FEEDBACK_PER_MINUTE": "3",
+            "BUKVA_TUNE_TRIALS": "7",
+            "BUKVA_TUNE_MINUTES": "1.5",
+            "BUKVA_FEEDBACK_OUTBOX": "/var/outbox",
+            "BUKVA_DATA_CACHE": "~/downloads",
+        }
+    )
+    assert settings.home == settings.bukva_home == Path("/srv/bukva")
+    assert settings.bukva_metrics_port == 0 and settings.bukva_feedback_outbox_max == 5
+    assert settings.bukva_feedback_per_minute == 3 and settings.bukva_tune_trials == 7
+    assert settings.bukva_tune_minutes == 1.5
+    assert settings.bukva_feedback_outbox == Path("/var/outbox")
+    assert settings.bukva_data_cache == Path.home() / "downloads"
+
+
+def test_unset_or_empty_means_the_default() -> None:
+    empty = Settings.from_env(dict.fromkeys(ENV_VARS, ""))
+    defaults = Settings.from_env({})
+    assert empty == defaults
+    assert defaults.bukva_metrics_port == 9102 and defaults.bukva_feedback_per_minute == 20
+    assert defaults.bukva_feedback_outbox_max == 1000 and defaults.bukva_tune_epochs == 4
+    assert defaults.bukva_tune_minutes is None  # no time limit
+    assert defaults.bukva_feedback_outbox == Path("feedback-outbox")
+    assert defaults.bukva_data_cache == Path.home() / ".cache" / "bukva"
+    assert defaults.bukva_inference_url == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("BUKVA_METRICS_PORT", "abc", "not a whole number"),
+        ("BUKVA_METRICS_PORT", "70000", "must be between 0 and 65535"),
+        ("BUKVA_METRICS_PORT", "9102.5", "not a whole number"),
+        ("BUKVA_FEEDBACK_OUTBOX_MAX", "0", "must be at least 1"),
+        ("BUKVA_FEEDBACK_PER_MINUTE", "-3", "must be at least 1"),
+        ("BUKVA_TUNE_MINUTES", "soon", "not a number"),
+        ("BUKVA_TUNE_MINUTES", "nan", "not a number"),
+        ("BUKVA_TUNE_MINUTES", "-1", "must be at least 0"),
+        ("BUKVA_REQUEST_TRACE", "maybe", "not true or false"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_the_value(name: str, value: str, why: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value})
+    assert str(caught.value).startswith(f"{name}={value!r}: {why}")
+
+
+def test_a_stage_says_which_setting_is_bad_without_a_trace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pipelines.common import run_cli
+
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("tune", lambda: Settings.from_env({"BUKVA_TUNE_TRIALS": "ten"}))
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err == "tune: error: BUKVA_TUNE_TRIALS='ten': not a whole number\n"
 
 
 def test_servers_get_the_production_log_configuration() -> None:

@@ -12,15 +12,20 @@ from transformer.batching import Coalescing
 from transformer.client import MODEL_VERSION, PredictorUnavailable
 
 
-class SlowPredictor:
-    """Answers after `delay` seconds; logits encode the image (its mean) and geometry."""
+class GatedPredictor:
+    """Answers each call once `gate` is open (open from the start unless `gated`); logits
+    encode the image (its mean) and geometry. `in_flight` is set when a call arrives."""
 
-    def __init__(self, delay: float = 0.05, fail: bool = False):
-        self.delay, self.fail, self.calls = delay, fail, []
+    def __init__(self, fail: bool = False, gated: bool = False):
+        self.fail, self.calls = fail, []
+        self.gate, self.in_flight = asyncio.Event(), asyncio.Event()
+        if not gated:
+            self.gate.set()
 
     async def infer(self, batch, geometry=None):
         self.calls.append((len(batch), None if geometry is None else geometry.copy()))
-        await asyncio.sleep(self.delay)
+        self.in_flight.set()
+        await self.gate.wait()
         if self.fail:
             raise PredictorUnavailable("predictor down")
         means = batch.reshape(len(batch), -1).mean(axis=1)
@@ -42,12 +47,22 @@ def images(n: int, value: float) -> tuple[np.ndarray, np.ndarray]:
 
 def test_concurrent_requests_share_a_call_and_get_their_own_rows() -> None:
     async def scenario():
-        predictor = SlowPredictor()
+        predictor = GatedPredictor(gated=True)
         client = Coalescing(predictor)
         first = asyncio.create_task(client.infer(*images(1, 0.1)))
-        await asyncio.sleep(0.01)  # the first call is in flight: the next ones queue
-        rest = [asyncio.create_task(client.infer(*images(n, v))) for n, v in ((2, 0.2), (1, 0.3))]
-        rest.append(asyncio.create_task(client.infer(images(1, 0.4)[0], None)))
+        await predictor.in_flight.wait()  # the first call is in flight: the next ones queue
+        started, all_queued = [], asyncio.Event()
+
+        async def request(batch, geometry):
+            started.append(batch)
+            if len(started) == 3:
+                all_queued.set()  # infer() queues this one too before it first yields
+            return await client.infer(batch, geometry)
+
+        rest = [asyncio.create_task(request(*images(n, v))) for n, v in ((2, 0.2), (1, 0.3))]
+        rest.append(asyncio.create_task(request(images(1, 0.4)[0], None)))
+        await all_queued.wait()
+        predictor.gate.set()  # the first call returns; the three queued go out as one
         return predictor, await first, await asyncio.gather(*rest)
 
     predictor, first, rest = asyncio.run(scenario())
@@ -64,7 +79,7 @@ def test_concurrent_requests_share_a_call_and_get_their_own_rows() -> None:
 
 def test_a_failed_shared_call_fails_each_request_in_it() -> None:
     async def scenario():
-        client = Coalescing(SlowPredictor(fail=True))
+        client = Coalescing(GatedPredictor(fail=True))
         calls = [asyncio.create_task(client.infer(*images(1, v))) for v in (0.1, 0.2, 0.3)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
@@ -74,7 +89,7 @@ def test_a_failed_shared_call_fails_each_request_in_it() -> None:
 
 def test_large_queues_are_split_at_max_images() -> None:
     async def scenario():
-        predictor = SlowPredictor(delay=0.02)
+        predictor = GatedPredictor()
         client = Coalescing(predictor, max_images=6)
         calls = [asyncio.create_task(client.infer(*images(3, 0.5))) for _ in range(4)]
         await asyncio.gather(*calls)

@@ -38,7 +38,7 @@ def raw_data_dir(
     settings = settings or Settings.from_env()
     if (mirror / "rukopys").is_dir():
         return fetch.resolve(fetch.AUTO, settings, fetcher, mirror, pins)
-    cache = settings.data_cache
+    cache = settings.bukva_data_cache
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(cache / "tests.lock"):
         built, marker = cache / "mirror", cache / MARKER

@@ -54,7 +54,6 @@ def test_geometry_input_matches_the_core_geometry():
 
 
 def test_settings_use_the_contract_names():
-    assert settings.MODEL_NAME is contract.MODEL_NAME
     assert (
         settings.Settings().bukva_model_uri == contract.CHAMPION_URI == "models:/bukva-cnn@champion"
     )
