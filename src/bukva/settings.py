@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-# The names live in the contract; imported here for the default below and for callers that
-# already read them from settings.
-from bukva.contract import CHAMPION_ALIAS, CHAMPION_URI, MODEL_NAME, REGISTERED_MODEL
+# The names live in the contract and the registry; imported here for the default below and
+# for callers that already read them from settings.
+from bukva.contract import MODEL_NAME
+from bukva.registry import CHAMPION_ALIAS, CHAMPION_URI, REGISTERED_MODEL
 
 __all__ = [
     "CHAMPION_ALIAS",

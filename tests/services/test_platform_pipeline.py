@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bukva import s3
-from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
+from bukva.registry import CHAMPION_ALIAS, REGISTERED_MODEL
 from launch import services
 from tests.services.conftest import Platform, free_port
 from tests.support.project import make_project, run
