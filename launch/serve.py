@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bukva.contract import MODEL_NAME
+from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings
 from launch.processes import Interrupted, Process, exit_like, interruptible, stop_all
 
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m launch.serve", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--model_dir", help="serve this folder instead of the registry champion")
-    parser.add_argument("--model_uri", help="or this URI (default: models:/bukva-cnn@champion)")
+    parser.add_argument("--model_uri", help=f"or this URI (default: {CHAMPION_URI})")
     parser.add_argument(
         "--model_version",
         help="the registry version that folder or URI holds, for the predictor to report "
