@@ -4,8 +4,9 @@ The model folder (safetensors + config.json, never a pickle) is registered as a 
 `bukva-cnn` with its test metrics, the git commit and the DVC data hash as version tags, plus
 `model.onnx`: the same network exported for the predictor's ONNX Runtime and checked against
 PyTorch, logged as an MLflow model of the `onnx` flavour (an `MLmodel` with the tensor
-signature and an input example), so `mlflow.pyfunc.load_model`, `mlflow models serve` and
-MLServer load what the registry holds; the model card `evaluate` generated is its description.
+signature and an input example), so MLflow's pyfunc loader, and the tools built on it
+(`mlflow models serve`, MLServer), read what the registry holds; the model card `evaluate`
+generated is its description.
 The alias `champion` (what the predictor serves) moves to the new version only if it beats the
 current champion on the combined evaluation set (`Gate`: an exact McNemar test on both models'
 answers to the same images, the champion's registered files run here; or a margin above seed
