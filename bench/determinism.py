@@ -24,7 +24,6 @@ It writes nothing into the project; the data folder is only read (symlinked into
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -36,6 +35,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from bukva.registry import weights_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_VARS = (
@@ -123,13 +124,12 @@ def run_variant(
     if ev.returncode:
         raise SystemExit(f"{name}: evaluate failed\n{ev.stdout[-2000:]}\n{ev.stderr[-2000:]}")
     metrics = json.loads((folder / "reports" / "metrics.json").read_text())
-    weights = (folder / "models" / "model" / "model.safetensors").read_bytes()
     return {
         "variant": name,
         "kernels": kernels.split("train: ", 1)[-1],
         "train_seconds": round(seconds, 1),
         "train_cpu_seconds": round(cpu_seconds, 1),
-        "weights_sha256": hashlib.sha256(weights).hexdigest()[:16],
+        "weights_sha256": weights_digest(folder / "models" / "model")[:16],
         "combined": metrics.get("combined", {}).get("label_accuracy"),
         "scanned": metrics.get("label_accuracy"),
     }

@@ -50,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bukva.contract import CHAMPION_URI, INPUT, INPUT_SHAPE, infer_path
+from bukva.contract import INPUT, INPUT_SHAPE, infer_path
+from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings
 from launch.processes import Process, free_port, stop_all
 from launch.serve import ROOT, Ports, running, server_env

@@ -2,9 +2,9 @@
 card, confusion matrix, and how much feedback has been collected per character.
 
 Sources, each optional (the page says what is missing instead of failing):
-- the MLflow registry over its REST API, when MLFLOW_TRACKING_URI is an http(s) server:
-  the `champion` alias of `bukva-cnn`, its version, tags and description (the model card
-  `register` filed with it; no mlflow package needed);
+- the MLflow registry over its REST API (`bukva.registry`), when MLFLOW_TRACKING_URI is an
+  http(s) server: the `champion` alias of `bukva-cnn`, its version, tags and description (the
+  model card `register` filed with it; no mlflow package needed);
 - the version the inference service reports in its v2 model metadata;
 - `reports/metrics.json`, `reports/model_card.md` and `reports/plots/*confusion*` (PNG/SVG, or
   a CSV of actual,predicted pairs) in BUKVA_HOME, as the `evaluate` stage writes them; where
@@ -20,11 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import streamlit as st
 
+from bukva import registry
 from bukva.alphabet import CLASSES
-from bukva.contract import CHAMPION_ALIAS, METRIC_TAG, REGISTERED_MODEL
 from bukva.storage import StoreUnavailable, feedback_counts, reviewed_from_tags
 from frontend import services
 from frontend.i18n import text
@@ -64,11 +63,6 @@ def read_metrics(home: Path) -> dict[str, Any]:
         return flatten(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
-
-
-def metrics_from_tags(tags: dict[str, Any]) -> dict[str, Any]:
-    """The test metrics `register` tags a registry version with (`metric.<name>`)."""
-    return {k.removeprefix(METRIC_TAG): v for k, v in tags.items() if k.startswith(METRIC_TAG)}
 
 
 def read_report(home: Path) -> dict[str, Any]:
@@ -149,23 +143,21 @@ def confusion_pairs(path: Path) -> list[dict[str, str]]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def champion(tracking_uri: str) -> dict[str, Any]:
-    """The champion model version from the MLflow REST API; {} when it cannot be asked."""
-    if not tracking_uri.startswith(("http://", "https://")):
+    """The champion model version from the MLflow REST API; {} when it cannot be asked (no
+    server, none there, or no champion)."""
+    if not registry.is_server(tracking_uri):
         return {}
-    url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
     try:
-        response = httpx.get(
-            url, params={"name": REGISTERED_MODEL, "alias": CHAMPION_ALIAS}, timeout=3.0
-        )
-        version = response.json().get("model_version", {}) if response.is_success else {}
-    except (httpx.HTTPError, ValueError):
+        version = registry.version_by_alias(tracking_uri)
+    except registry.RegistryUnavailable:
         return {}
-    tags = {t["key"]: t.get("value") for t in version.get("tags", []) if "key" in t}
+    if version is None:
+        return {}
     return {
-        "version": version.get("version", ""),
-        "run_id": version.get("run_id", ""),
-        "tags": tags,
-        "description": version.get("description", ""),
+        "version": version.version,
+        "run_id": version.run_id,
+        "tags": dict(version.tags),
+        "description": version.description,
     }
 
 
@@ -195,7 +187,7 @@ def _show_metrics(lang: str, home: Path, info: dict[str, Any]) -> None:
     rows = figure_rows(read_report(home))
     if rows:
         st.caption(text(lang, "metrics_note"))
-    elif tagged := metrics_from_tags(info.get("tags") or {}):
+    elif tagged := registry.metrics_from_tags(info.get("tags") or {}):
         st.caption(text(lang, "metrics_from_registry", version=info.get("version", "")))
         rows = [{"metric": k, "value": v} for k, v in tagged.items()]
     else:

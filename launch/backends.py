@@ -38,25 +38,23 @@ def postgres_database_url(base_url: str, database: str) -> str:
 
 
 def sqlalchemy_url(base_url: str, database: str) -> str:
-    """The same database as a SQLAlchemy URL naming psycopg2, the driver installed here.
-
-    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which the lock file lacks.
-    """
+    """The same database as a SQLAlchemy URL naming psycopg (3), the driver installed here
+    (SQLAlchemy 2.1's default for a bare `postgresql://` too; named so that it reads the same
+    under SQLAlchemy 2.0, whose default was psycopg2)."""
     url = postgres_database_url(base_url, database)
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def _connect(base_url: str, database: str = "postgres") -> Any:
-    import psycopg2
+    import psycopg
 
     url = postgres_database_url(base_url, database)
     try:
-        conn = psycopg2.connect(url, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
+        # autocommit: CREATE/DROP DATABASE cannot run inside a transaction
+        return psycopg.connect(url, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0]
         raise BackendUnavailable(f"PostgreSQL at {where(url)} is unreachable: {reason}") from exc
-    conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-    return conn
 
 
 def ensure_database(base_url: str, database: str) -> bool:

@@ -21,6 +21,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from bukva.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+
+CHAMPION = f"{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+
 HAS_CHAMPION = [sys.executable, "-m", "pipelines.register", "--has-champion"]
 STEPS = (
     ("training what changed (dvc repro)", ["repro"]),
@@ -39,7 +43,7 @@ def has_champion() -> bool:
 def ensure(dvc: Sequence[str] = (sys.executable, "-m", "dvc")) -> int:
     """0 once the registry has a champion (running the steps above as needed), else 1."""
     if has_champion():
-        print("champion: the registry has bukva-cnn@champion", flush=True)
+        print(f"champion: the registry has {CHAMPION}", flush=True)
         return 0
     for what, args in STEPS:
         print(f"champion: {what}", flush=True)
@@ -47,10 +51,10 @@ def ensure(dvc: Sequence[str] = (sys.executable, "-m", "dvc")) -> int:
             print(f"champion: `dvc {' '.join(args)}` failed (see above)", file=sys.stderr)
             return 1
         if has_champion():
-            print("champion: the registry has bukva-cnn@champion", flush=True)
+            print(f"champion: the registry has {CHAMPION}", flush=True)
             return 0
     print(
-        "champion: still no bukva-cnn@champion after training and registering; see "
+        f"champion: still no {CHAMPION} after training and registering; see "
         "reports/registration.json for the gate's verdict",
         file=sys.stderr,
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bukva.contract import MODEL_NAME
+from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings, SettingsError
 from launch.processes import Interrupted, Process, exit_like, interruptible, stop_all
 
@@ -228,7 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m launch.serve", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--model_dir", help="serve this folder instead of the registry champion")
-    parser.add_argument("--model_uri", help="or this URI (default: models:/bukva-cnn@champion)")
+    parser.add_argument("--model_uri", help=f"or this URI (default: {CHAMPION_URI})")
+    parser.add_argument(
+        "--model_version",
+        help="the registry version that folder or URI holds, for the predictor to report "
+        "(default: the version a models:/ URI names or its alias points at at start-up, "
+        "else the weights' sha256)",
+    )
     parser.add_argument(
         "--predictor_protocol",
         default="grpc-v2",
@@ -284,11 +291,16 @@ def _companions(args: argparse.Namespace, ports: Ports, settings: Settings) -> l
     return [p for p in found if p is not None]
 
 
+def model_args(args: argparse.Namespace) -> list[str]:
+    """The predictor's model flags: what to serve and, when said, the version it is."""
+    found = ["--model_dir", args.model_dir] if args.model_dir else []
+    found += ["--model_uri", args.model_uri] if args.model_uri else []
+    return found + (["--model_version", args.model_version] if args.model_version else [])
+
+
 def serve(args: argparse.Namespace) -> None:
     """Start everything, print where it is, and block until a process dies or a signal."""
     settings = Settings.from_env()
-    model_args = ["--model_dir", args.model_dir] if args.model_dir else []
-    model_args += ["--model_uri", args.model_uri] if args.model_uri else []
     ports = Ports(
         args.http_port, args.grpc_port, args.predictor_http_port, args.predictor_grpc_port
     )
@@ -302,7 +314,7 @@ def serve(args: argparse.Namespace) -> None:
             []
             if args.no_servers
             else servers(
-                ports, model_args, args.predictor_protocol, settings=settings, bind=args.bind
+                ports, model_args(args), args.predictor_protocol, settings=settings, bind=args.bind
             )
         ):
             started.append(process)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bukva.contract import CHAMPION_URI
+from bukva.registry import CHAMPION_URI
 from model.runtime import RUNTIMES
 
 DEFAULT_THREADS = 1
@@ -36,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"Model to download at start-up: {CHAMPION_URI}, runs:/..., s3://... "
         f"Default: STORAGE_URI, else BUKVA_MODEL_URI, else {CHAMPION_URI}.",
+    )
+    parser.add_argument(
+        "--model_version",
+        default="",
+        help="The registry version the model source holds, as the deployment declares it "
+        "(the Helm chart's predictor.modelVersion): reported in every answer, the metadata and "
+        "the metrics. Default: the version a models:/ URI names or its alias points at; "
+        "otherwise sha256:<12 hex> of the weights.",
     )
     parser.add_argument(
         "--max_batch_size",
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         args.runtime,
         settings.tracking_uri,
         max(1, args.threads),
+        args.model_version,
     )
     try:
         predictor.load()

@@ -35,7 +35,7 @@ from bukva.contract import (
 )
 from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response, softmax
 from model.runtime import Runtime, load_runtime
-from model.source import registry_version, resolve
+from model.source import pin, resolve, served_version
 
 DEFAULT_MAX_BATCH = 256
 
@@ -81,6 +81,7 @@ class BukvaPredictor(Model):
         runtime: str = "onnx",
         tracking_uri: str | None = None,
         threads: int = 1,
+        model_version: str = "",
     ):
         super().__init__(name)
         self.model_uri = str(model_uri)
@@ -89,13 +90,15 @@ class BukvaPredictor(Model):
         self.runtime, self.threads = runtime, threads
         self.model_dir: Path | None = None
         self.net: Runtime | None = None
-        self.version = ""  # the registry version loaded (`model.source.registry_version`)
+        self.given_version = model_version  # the version it is deployed with, if said
+        self.version = ""  # the version it serves (`model.source.served_version`)
 
     def load(self) -> bool:
         """Fetch the model files, load them into the runtime, warm up, report ready.
 
         Raises:
-            ModelSourceError: from `model.source.resolve`, naming the URI.
+            ModelSourceError: from `model.source`, naming the URI (or a version that
+                contradicts it).
             FileNotFoundError, ValueError: from `bukva.network.load`, naming the folder.
         """
         tracking_uri = self.tracking_uri
@@ -103,9 +106,10 @@ class BukvaPredictor(Model):
             from bukva.settings import Settings
 
             tracking_uri = Settings.from_env().tracking_uri
-        self.model_dir = resolve(self.model_uri, tracking_uri)
+        uri, pinned = pin(self.model_uri, tracking_uri, self.given_version)
+        self.model_dir = resolve(uri, tracking_uri)
+        self.version = served_version(self.given_version, pinned, self.model_dir)
         self.net = load_runtime(self.runtime, self.model_dir, self.threads)
-        self.version = registry_version(self.model_uri, tracking_uri, self.model_dir)
         MODEL.info({"version": self.version, "source": self.model_uri})
         for n in (1, 2):  # first calls allocate; answer the first request at full speed
             self.net(self.feeds(np.zeros((n, *INPUT_SHAPE), np.float32), None))

@@ -15,7 +15,6 @@ here. torch is imported only by the torch runtime and the export.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from pathlib import Path
@@ -23,13 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bukva.contract import (
-    ONNX_FILE,
-    ONNX_WEIGHTS_SHA,
-    PREDICTOR_INPUTS,
-    PREDICTOR_OUTPUTS,
-    WEIGHTS_FILE,
-)
+from bukva.contract import ONNX_FILE, ONNX_WEIGHTS_SHA, PREDICTOR_INPUTS, PREDICTOR_OUTPUTS
+from bukva.registry import weights_digest
 
 RUNTIMES = ("onnx", "torch")
 
@@ -59,10 +53,6 @@ def _torch_parts() -> tuple[Any, Any]:
             f"this needs torch and the `torch` extra ({exc.name} is missing)"
         ) from None
     return torch, network
-
-
-def weights_sha256(model_dir: Path) -> str:
-    return hashlib.sha256((model_dir / WEIGHTS_FILE).read_bytes()).hexdigest()
 
 
 class OnnxNet:
@@ -108,7 +98,7 @@ def export(model_dir: Path, target: Path) -> Path:
     """Export the folder's network to `target` as ONNX, tagged with its weights' sha256."""
     _torch, network = _torch_parts()
     return network.export_onnx(
-        network.load(model_dir), target, {ONNX_WEIGHTS_SHA: weights_sha256(model_dir)}
+        network.load(model_dir), target, {ONNX_WEIGHTS_SHA: weights_digest(model_dir)}
     )
 
 
@@ -118,7 +108,7 @@ def onnx_net(model_dir: Path, threads: int = 1) -> OnnxNet:
     path = model_dir / ONNX_FILE
     if path.is_file():
         net = OnnxNet(path, threads)
-        if net.metadata.get(ONNX_WEIGHTS_SHA) == weights_sha256(model_dir):
+        if net.metadata.get(ONNX_WEIGHTS_SHA) == weights_digest(model_dir):
             return net
         reason = f"{path} was exported from other weights"
     else:

@@ -2,9 +2,14 @@
 
 KServe's convention is a storage-initializer that copies `STORAGE_URI` into a local folder
 (`/mnt/models`) before the server starts; the server then reads a plain directory. Locally we
-also accept a registry URI (`bukva.contract.CHAMPION_URI`), an MLflow run URI, or an object-store
+also accept a registry URI (`bukva.registry.CHAMPION_URI`), an MLflow run URI, or an object-store
 URL, and download it once at start-up with MLflow's artifact repositories. No pickles: the
 folder holds `model.safetensors` + `config.json` (see `bukva.network`).
+
+Which registry version is served is said, not guessed: the version the predictor is deployed
+with (`--model_version`, set by the Helm chart and the launcher), else the version a
+`models:/` URI names or its alias points at (`pin`). The registry is never searched for the
+weights.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from bukva import registry
 from bukva.contract import CONFIG_FILE, WEIGHTS_FILE
 
 
@@ -71,58 +77,45 @@ def resolve(uri: str, tracking_uri: str, download_dir: str | Path | None = None)
     return _model_folder(Path(local), uri)
 
 
-def weights_digest(model_dir: Path) -> str:
-    """sha256 of the weights file, as `register` tags each registry version with it."""
-    import hashlib
+def pin(uri: str, tracking_uri: str, declared: str = "") -> tuple[str, str]:
+    """The URI to download and the registry version it holds ("" when it is not a registry
+    version). `models:/name@alias` is pinned to the version the alias points at now, before
+    anything is downloaded: the alias may move meanwhile, and what is served is then still
+    the version reported.
 
-    digest = hashlib.sha256()
-    with (model_dir / WEIGHTS_FILE).open("rb") as weights:
-        for block in iter(lambda: weights.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def registry_version(uri: str, tracking_uri: str, model_dir: Path) -> str:
-    """The registry version of the model served from `uri` (loaded into `model_dir`).
-
-    `models:/name/3` is version 3; `models:/name@alias` is what the registry says the alias
-    points at; any other source is looked up in a registry server (http(s) tracking URI) by the
-    weights' sha256, which `register` tags every version with. Where no registry knows the
-    weights (a local folder in development or tests), the version is `sha256:<12 hex>` of the
-    weights: it still names exactly which model answered. Never raises.
+    Raises:
+        ModelSourceError: the alias does not exist, the registry cannot be asked, or the
+            `declared` version (`--model_version`) is not the one the URI holds.
     """
-    digest = weights_digest(model_dir)
-    try:
-        if uri.startswith("models:/"):
-            name, _, ref = uri.removeprefix("models:/").partition("@")
-            if not ref:  # models:/name/<version>
-                name, _, ref = name.partition("/")
-                if ref.isdigit():
-                    return ref
-            else:
-                from mlflow import MlflowClient
-
-                return str(MlflowClient(tracking_uri).get_model_version_by_alias(name, ref).version)
-        elif tracking_uri.startswith(("http://", "https://")):
-            for version in _registry_versions(tracking_uri):
-                tags = {t.get("key"): t.get("value") for t in version.get("tags") or []}
-                if tags.get("weights_sha256") == digest:
-                    return str(version["version"])
-    except Exception:  # a registry that does not answer leaves the digest as the version
-        pass
-    return f"sha256:{digest[:12]}"
+    parsed = registry.parse_uri(uri)
+    if parsed is None:
+        return uri, ""
+    if parsed.version:
+        pinned = uri, parsed.version
+    else:
+        try:
+            found = registry.version_by_alias(_registry(tracking_uri), parsed.alias, parsed.name)
+        except registry.RegistryUnavailable as exc:
+            raise ModelSourceError(f"{uri}: {exc}") from None
+        if found is None:
+            raise ModelSourceError(f"{uri}: the registry at {tracking_uri} has no such alias")
+        pinned = registry.version_uri(found.version, parsed.name), found.version
+    if declared and declared != pinned[1]:
+        raise ModelSourceError(f"--model_version {declared} but {uri} is version {pinned[1]}")
+    return pinned
 
 
-def _registry_versions(tracking_uri: str, timeout_s: float = 3.0) -> list[dict]:
-    """Every version of the registered model, from an MLflow server's REST API: one request
-    with a short timeout (MLflow's own client retries an unreachable server for minutes)."""
-    import json
-    import urllib.parse
-    import urllib.request
+def _registry(tracking_uri: str):
+    """What `bukva.registry` asks: a server over REST, a database through MLflow's client."""
+    if registry.is_server(tracking_uri):
+        return tracking_uri
+    from mlflow import MlflowClient
 
-    from bukva.contract import REGISTERED_MODEL
+    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
 
-    query = urllib.parse.urlencode({"filter": f"name = '{REGISTERED_MODEL}'", "max_results": 1000})
-    url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/model-versions/search?{query}"
-    with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # http(s) only: see caller
-        return json.load(answer).get("model_versions") or []
+
+def served_version(declared: str, pinned: str, model_dir: Path) -> str:
+    """The version the predictor reports: the one it is deployed with (`--model_version`),
+    else the registry version its URI holds (`pin`), else `sha256:<12 hex>` of the weights: a
+    folder or s3:// copy that nobody named still says exactly which model answered."""
+    return declared or pinned or f"sha256:{registry.weights_digest(model_dir)[:12]}"

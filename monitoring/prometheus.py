@@ -68,17 +68,21 @@ def champion_rules(accuracy: float | None) -> str:
 def champion_accuracy(home: Path) -> float | None:
     """The champion's test label accuracy: the registry's `champion` version tag, else the
     last evaluation in reports/metrics.json, else None."""
+    from bukva import registry
+    from bukva.settings import Settings
+
+    uri = Settings.from_env().tracking_uri
     try:
-        from mlflow.tracking import MlflowClient
+        if registry.is_server(uri):  # one REST request: a dead server costs seconds, not minutes
+            champion = registry.version_by_alias(uri)
+        else:  # the embedded store, through MLflow's client
+            from mlflow.tracking import MlflowClient
 
-        from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
-        from bukva.settings import Settings
-
-        client = MlflowClient(tracking_uri=Settings.from_env().tracking_uri)
-        version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-        return float(version.tags[f"metric.{ACCURACY_METRIC}"])
-    except Exception:  # no registry, no champion or no tag: try the report
-        pass
+            champion = registry.version_by_alias(MlflowClient(uri, registry_uri=uri))
+    except Exception:  # no registry (or no mlflow package): the report instead
+        champion = None
+    if champion is not None and ACCURACY_METRIC in champion.metrics:
+        return champion.metrics[ACCURACY_METRIC]
     report = home / "reports" / "metrics.json"
     if report.is_file():
         value = json.loads(report.read_text()).get(ACCURACY_METRIC)

@@ -1,9 +1,12 @@
 """DVC stage `register`: put the evaluated model in the MLflow registry, behind a promotion gate.
 
 The model folder (safetensors + config.json, never a pickle) is registered as a new version of
-`bukva-cnn` with its test metrics, its tensor signature, the git commit and the DVC data hash
-as version tags, plus `model.onnx`: the same network exported for the predictor's ONNX
-Runtime and checked against PyTorch; the model card `evaluate` generated is its description.
+`bukva-cnn` with its test metrics, the git commit and the DVC data hash as version tags, plus
+`model.onnx`: the same network exported for the predictor's ONNX Runtime and checked against
+PyTorch, logged as an MLflow model of the `onnx` flavour (an `MLmodel` with the tensor
+signature and an input example), so MLflow's pyfunc loader, and the tools built on it
+(`mlflow models serve`, MLServer), read what the registry holds; the model card `evaluate`
+generated is its description.
 The alias `champion` (what the predictor serves) moves to the new version only if it beats the
 current champion on the combined evaluation set (`Gate`: an exact McNemar test on both models'
 answers to the same images, the champion's registered files run here; or a margin above seed
@@ -28,16 +31,21 @@ from typing import Any
 
 import yaml
 
+from bukva import registry
 from bukva.contract import (
-    CHAMPION_ALIAS,
     CONFIG_FILE,
-    METRIC_TAG,
     ONNX_FILE,
-    ONNX_WEIGHTS_SHA,
     PREDICTOR_INPUTS,
     PREDICTOR_OUTPUTS,
-    REGISTERED_MODEL,
     WEIGHTS_FILE,
+)
+from bukva.registry import (
+    CHAMPION_ALIAS,
+    GIT_COMMIT_TAG,
+    PROMOTION_TAG,
+    REGISTERED_MODEL,
+    WEIGHTS_TAG,
+    Version,
 )
 from bukva.settings import Settings
 from bukva.storage import PROVENANCE_TAG
@@ -46,7 +54,7 @@ from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli,
 from pipelines.metrics import COMBINED, INTERVAL, correct, load_sets, mcnemar_exact, numbers
 
 ARTIFACT_PATH = "model"
-SIGNATURE_FILE = "MLmodel"  # MLflow's model descriptor: here only the tensor signature
+MLMODEL_FILE = "MLmodel"  # MLflow's model descriptor: flavours (onnx, python_function), signature
 DESCRIPTION_LIMIT = 5000  # characters MLflow's SQL store keeps of a version description
 
 
@@ -158,19 +166,44 @@ def decide(
     return Decision(True, f"{how}: better", p_value)
 
 
-def signature_yaml() -> str:
-    """An MLmodel file holding only the v2 tensor signature (no flavor, nothing to unpickle)."""
+def signature():
+    """The v2 tensor signature: `image`, `geometry` in; `label_logits`, `uppercase_logit` out."""
     import numpy as np
-    from mlflow.models import Model, ModelSignature
+    from mlflow.models import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype("float32"), t.shape, t.name) for t in PREDICTOR_INPUTS]),
-        outputs=Schema(
-            [TensorSpec(np.dtype("float32"), t.shape, t.name) for t in PREDICTOR_OUTPUTS]
-        ),
+    def schema(tensors) -> Schema:
+        return Schema([TensorSpec(np.dtype("float32"), t.shape, t.name) for t in tensors])
+
+    return ModelSignature(inputs=schema(PREDICTOR_INPUTS), outputs=schema(PREDICTOR_OUTPUTS))
+
+
+def input_example() -> dict:
+    """One blank image with unknown geometry: the example `MLmodel` points at."""
+    import numpy as np
+
+    return {t.name: np.zeros((1, *t.shape[1:]), np.float32) for t in PREDICTOR_INPUTS}
+
+
+def mlflow_model(onnx_path: Path, out_dir: Path, weights_sha: str) -> Path:
+    """`out_dir` as an MLflow model of the `onnx` flavour (with `python_function`): `MLmodel`
+    (signature, input example, the weights' sha256 as metadata), `model.onnx` in one file (no
+    external data), and the environment files; no pickle. The requirements are onnx and
+    onnxruntime at their installed versions (no inference run in a subprocess)."""
+    import mlflow.onnx
+    import onnx
+
+    mlflow.onnx.save_model(
+        onnx.load(str(onnx_path)),
+        str(out_dir),
+        signature=signature(),
+        input_example=input_example(),
+        pip_requirements=mlflow.onnx.get_default_pip_requirements(),
+        onnx_execution_providers=["CPUExecutionProvider"],
+        metadata={WEIGHTS_TAG: weights_sha},
+        save_as_external_data=False,
     )
-    return Model(artifact_path=ARTIFACT_PATH, signature=signature).to_yaml()
+    return out_dir
 
 
 def export_onnx(model_dir: Path, out_dir: Path, weights_sha: str) -> Path:
@@ -187,7 +220,7 @@ def export_onnx(model_dir: Path, out_dir: Path, weights_sha: str) -> Path:
     from bukva import network
 
     net = network.load(model_dir)
-    path = network.export_onnx(net, out_dir / ONNX_FILE, {ONNX_WEIGHTS_SHA: weights_sha})
+    path = network.export_onnx(net, out_dir / ONNX_FILE, {WEIGHTS_TAG: weights_sha})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.random((5, *i.shape[1:]), dtype=np.float32) for i in session.get_inputs()}
@@ -201,14 +234,10 @@ def export_onnx(model_dir: Path, out_dir: Path, weights_sha: str) -> Path:
     return path
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def dvc_data_tags(lock_path: Path) -> dict[str, str]:
     """`dvc_data_hash` (md5 of data/raw in dvc.lock) plus one tag per data dep of `train`."""
     if not lock_path.is_file():
-        return {"dvc_data_hash": "unknown"}
+        return {registry.DATA_HASH_TAG: "unknown"}
     stages = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
     tags = {}
     for dep in stages.get("train", {}).get("deps", []):
@@ -216,23 +245,12 @@ def dvc_data_tags(lock_path: Path) -> dict[str, str]:
             tags[f"dvc.{dep['path']}"] = dep["md5"]
     raw = [o for s in stages.values() for o in s.get("outs", []) if o.get("path") == "data/raw"]
     if raw and "md5" in raw[0]:
-        tags["dvc_data_hash"] = raw[0]["md5"]
+        tags[registry.DATA_HASH_TAG] = raw[0]["md5"]
     else:
         joined = "".join(f"{k}={v};" for k, v in sorted(tags.items()))
-        tags["dvc_data_hash"] = hashlib.md5(joined.encode()).hexdigest() if joined else "unknown"
+        digest = hashlib.md5(joined.encode()).hexdigest() if joined else "unknown"
+        tags[registry.DATA_HASH_TAG] = digest
     return tags
-
-
-def _version_metrics(client, version) -> dict[str, float]:
-    tags = version.tags or {}
-    return {k[len(METRIC_TAG) :]: float(v) for k, v in tags.items() if k.startswith(METRIC_TAG)}
-
-
-def _existing_version(client, weights_sha: str):
-    for version in client.search_model_versions(f"name = '{REGISTERED_MODEL}'"):
-        if (version.tags or {}).get("weights_sha256") == weights_sha:
-            return version
-    return None
 
 
 def _training_run(client, model_dir: Path) -> str | None:
@@ -250,16 +268,7 @@ def _training_run(client, model_dir: Path) -> str | None:
     return run_id
 
 
-def _champion(client):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    except MlflowException:
-        return None
-
-
-def champion_correct(champion, sets: dict) -> tuple[Any, str]:
+def champion_correct(champion: Version, sets: dict) -> tuple[Any, str]:
     """The champion's answers on the evaluation images (right or wrong, per image of the
     combined set): its weights and config are fetched from the registry and run here, on the
     same images and kernels as the new model. (None, why) when it cannot read them (files
@@ -320,7 +329,7 @@ def register(
         if not path.is_file():
             raise StageError(f"register needs {path}, which does not exist (run evaluate first)")
     metrics = numbers(json.loads(metrics_path.read_text()))
-    weights_sha = sha256(model_dir / WEIGHTS_FILE)
+    weights_sha = registry.weights_digest(model_dir)
     card = card_path.read_text(encoding="utf-8") if card_path and card_path.is_file() else None
 
     from mlflow.tracking import MlflowClient
@@ -330,27 +339,26 @@ def register(
     training_run = _training_run(client, model_dir)
     paired = None
     with tracking.stage_run("register", run_id=training_run, verify=False) as run:
-        version = _existing_version(client, weights_sha)
+        version = registry.version_by_weights(client, weights_sha)
         if version is None:
             logged = tracking.artifact_files(run.run_id, ARTIFACT_PATH)
             if f"{ARTIFACT_PATH}/{WEIGHTS_FILE}" not in logged:  # not the training run's store
                 run.log_artifacts(model_dir, ARTIFACT_PATH)
                 run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-            client.log_text(run.run_id, signature_yaml(), f"{ARTIFACT_PATH}/{SIGNATURE_FILE}")
             if card is not None:
                 client.log_text(run.run_id, card, f"{ARTIFACT_PATH}/model_card.md")
             with tempfile.TemporaryDirectory() as tmp:
                 onnx = export_onnx(model_dir, Path(tmp), weights_sha)
-                client.log_artifact(run.run_id, str(onnx), ARTIFACT_PATH)
-            tags = {f"{METRIC_TAG}{k}": f"{v:.6f}" for k, v in metrics.items()}
-            tags |= dvc_data_tags(lock_path)
-            tags |= {"git_commit": tracking.git_commit(), "weights_sha256": weights_sha}
+                flavoured = mlflow_model(onnx, Path(tmp) / ARTIFACT_PATH, weights_sha)
+                client.log_artifacts(run.run_id, str(flavoured), ARTIFACT_PATH)
+            tags = registry.metric_tags(metrics) | dvc_data_tags(lock_path)
+            tags |= {GIT_COMMIT_TAG: tracking.git_commit(), WEIGHTS_TAG: weights_sha}
             tags |= _provenance(client, run.run_id)
             version = tracking.register_verified(
                 run.run_id,
                 ARTIFACT_PATH,
                 REGISTERED_MODEL,
-                required=[WEIGHTS_FILE, CONFIG_FILE, SIGNATURE_FILE, ONNX_FILE],
+                required=[WEIGHTS_FILE, CONFIG_FILE, MLMODEL_FILE, ONNX_FILE],
                 tags=tags,
             )
             log("register", f"{REGISTERED_MODEL} version {version.version} registered")
@@ -358,12 +366,12 @@ def register(
             log("register", f"same weights as version {version.version}; not registering again")
         if card is not None:
             client.update_model_version(REGISTERED_MODEL, version.version, description(card))
-        champion = _champion(client)
+        champion = registry.version_by_alias(client)
         before = champion.version if champion else None
-        if before == version.version:
+        if before == str(version.version):
             decision = Decision(False, f"version {version.version} is already the champion")
         else:
-            champion_metrics = _version_metrics(client, champion) if champion else None
+            champion_metrics = champion.metrics if champion else None
             if champion is not None and sets is not None and gate.test == "mcnemar":
                 sets = sets() if callable(sets) else sets  # loaded only when needed
                 theirs, why = champion_correct(champion, sets)
@@ -374,7 +382,7 @@ def register(
             decision = decide(metrics, champion_metrics, gate, paired)
         if decision.promote:
             client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
-        verdict_tags = {"promotion": decision.reason, "gate.test": gate.test}
+        verdict_tags = {PROMOTION_TAG: decision.reason, "gate.test": gate.test}
         if paired is not None:
             verdict_tags |= {
                 "gate.p_value": f"{decision.p_value:.6g}",
@@ -410,7 +418,7 @@ def has_champion() -> bool:
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return False  # no embedded store yet: nothing was ever registered
     tracking.connect(settings, verify=False)
-    return _champion(MlflowClient()) is not None
+    return registry.version_by_alias(MlflowClient()) is not None
 
 
 def load_gate(path: str | Path = PARAMS_FILE) -> Gate:

@@ -96,12 +96,12 @@ def check_database(uri: str, timeout: float = CHECK_TIMEOUT_S) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return
     if parsed.scheme.startswith("postgresql"):
-        import psycopg2
+        import psycopg
 
-        dsn = uri.replace("postgresql+psycopg2://", "postgresql://", 1)
+        dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", uri)  # libpq: no driver name
         try:
-            psycopg2.connect(dsn, connect_timeout=max(1, int(timeout))).close()
-        except psycopg2.OperationalError as exc:
+            psycopg.connect(dsn, connect_timeout=max(1, int(timeout))).close()
+        except psycopg.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0]
             raise TrackingUnavailable(
                 f"PostgreSQL at {_where(uri)} is unreachable: {reason}"

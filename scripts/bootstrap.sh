@@ -42,6 +42,8 @@ if [ "${BUKVA_SYSTEM_PACKAGES:-1}" = 1 ]; then
   command -v promtool >/dev/null || need+=(prometheus)
   command -v wrk >/dev/null || need+=(wrk)
   command -v git >/dev/null || need+=(git)
+  # psycopg (PostgreSQL: MLflow's store, `make services`) loads the system's libpq
+  { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libpq\.so\.5 ' || need+=(libpq5)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       log "installing system packages: ${need[*]}"

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from bukva.alphabet import CLASSES, DEFAULT_MODE, DIGITS, IMAGE_SIZE, MODES, NUM_CLASSES
 
 MODEL_NAME = "bukva"  # the v2 model name both KServe servers expose
-REGISTERED_MODEL = "bukva-cnn"  # MLflow registered model
-CHAMPION_ALIAS = "champion"  # the registry alias the predictor serves
-CHAMPION_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
-METRIC_TAG = "metric."  # registry version tag prefix of each test metric (register writes them)
+# The registry's names (registered model, alias, tags) are `bukva.registry`'s.
 
 NUM_DIGITS = len(DIGITS)  # class indices 0..NUM_DIGITS-1 are the digits
 INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)  # one image as the network sees it
@@ -102,8 +99,6 @@ __all__ = [
     "ALTERNATIVE",
     "CANVAS_INPUT",
     "CASE_KNOWN",
-    "CHAMPION_ALIAS",
-    "CHAMPION_URI",
     "CLASSES",
     "CONFIG_FILE",
     "DEFAULT_MODE",
@@ -114,7 +109,6 @@ __all__ = [
     "INPUT_SHAPE",
     "LABEL",
     "LABEL_LOGITS",
-    "METRIC_TAG",
     "MODEL_NAME",
     "MODES",
     "MODE_PARAMETER",
@@ -126,7 +120,6 @@ __all__ = [
     "PREDICTOR_INPUTS",
     "PREDICTOR_OUTPUTS",
     "PROBABILITY",
-    "REGISTERED_MODEL",
     "STATUS",
     "STATUS_BLANK",
     "STATUS_OK",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from bukva.contract import CHAMPION_URI
+from bukva.registry import CHAMPION_URI
 
 __all__ = ["ENV_VARS", "Settings", "SettingsError"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bukva.contract import CHAMPION_URI
+from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings
 from launch.processes import free_port
 from launch.serve import mlflow_ui

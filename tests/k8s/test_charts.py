@@ -281,15 +281,27 @@ def test_the_app_declares_the_model_version_it_serves() -> None:
             "modelUri"
         ]
     ), "no floating alias by default"
-    for sets, uri in (
-        (("predictor.modelVersion=5",), "models:/bukva-cnn/5"),
-        (("predictor.modelUri=s3://mlflow/run/model",), "s3://mlflow/run/model"),
+    # The predictor is told the version it is deployed with (it reports it; it never searches
+    # the registry for its weights); a modelUri alone names no version.
+    for sets, uri, version in (
+        (("predictor.modelVersion=5",), "models:/bukva-cnn/5", ["--model_version=5"]),
+        (
+            ("predictor.modelUri=s3://mlflow/run/model", "predictor.modelVersion="),
+            "s3://mlflow/run/model",
+            [],
+        ),
+        (
+            ("predictor.modelUri=s3://mlflow/run/model", "predictor.modelVersion=6"),
+            "s3://mlflow/run/model",
+            ["--model_version=6"],
+        ),
     ):
         isvc = next(
             o for o in _template("bukva", "bukva", *sets) if o["kind"] == "InferenceService"
         )
-        env = isvc["spec"]["predictor"]["containers"][0]["env"]
-        assert {"name": "BUKVA_MODEL_URI", "value": uri} in env
+        container = isvc["spec"]["predictor"]["containers"][0]
+        assert {"name": "BUKVA_MODEL_URI", "value": uri} in container["env"]
+        assert [a for a in container["args"] if a.startswith("--model_version")] == version
 
 
 def _s3_keys(objects: list[dict]) -> dict[str, set[str]]:

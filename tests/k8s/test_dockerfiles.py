@@ -221,6 +221,6 @@ def test_trainer_image_can_run_the_mlflow_server_and_bucket_init() -> None:
     # bukva-platform runs `mlflow server` (PostgreSQL backend, S3 artifacts) and the boto3
     # bucket-init script from the trainer image: their imports must be in its extra.
     own = IMAGES["trainer"][2]
-    modules = ["mlflow.server", "mlflow.server.fastapi_app", "psycopg2", "boto3", "uvicorn"]
+    modules = ["mlflow.server", "mlflow.server.fastapi_app", "psycopg", "boto3", "uvicorn"]
     out = _probe("pipelines", own, modules, [])
     assert out.returncode == 0, out.stderr[-3000:]

@@ -43,7 +43,7 @@ LIBRARY_VARS = {
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "mlflow",
 }
 # Variables a native library in the image reads (verified by finding the name in its binary):
-# libpq, under psycopg2 (MLflow's PostgreSQL driver), takes PGPASSWORD from the environment.
+# libpq, under psycopg (MLflow's PostgreSQL driver), takes PGPASSWORD from the environment.
 NATIVE_VARS = {"PGPASSWORD": "libpq"}
 # Third-party images: the variables their documentation defines.
 THIRD_PARTY_VARS = {

@@ -85,3 +85,19 @@ def test_rendered_config_scrapes_each_service_and_loads_the_rules(tmp_path):
     rule = yaml.safe_load(champion_rules(0.925))["groups"][0]["rules"][0]
     assert rule == {"record": "bukva_champion_test_accuracy", "expr": "vector(0.925000)"}
     assert yaml.safe_load(champion_rules(None))["groups"][0]["rules"] == []
+
+
+def test_the_champions_accuracy_comes_from_its_registry_tag_else_the_report(
+    tmp_path, monkeypatch
+) -> None:
+    from monitoring.prometheus import champion_accuracy
+    from tests.support.mlflow_rest import mlflow_rest
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "metrics.json").write_text('{"label_accuracy": 0.5}')
+    champion = {"version": "2", "tags": [{"key": "metric.label_accuracy", "value": "0.931"}]}
+    with mlflow_rest([champion], {"champion": "2"}) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        assert champion_accuracy(tmp_path) == 0.931
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # no registry: the report
+    assert champion_accuracy(tmp_path) == 0.5

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bukva import s3
-from bukva.contract import CHAMPION_ALIAS, REGISTERED_MODEL
+from bukva.registry import CHAMPION_ALIAS, REGISTERED_MODEL
 from launch import services
 from tests.services.conftest import Platform, free_port
 from tests.support.project import make_project, run
@@ -85,13 +85,18 @@ def test_register_put_a_complete_version_behind_champion(
     platform_env: Platform, project: Path
 ) -> None:
     import mlflow
+    import mlflow.pyfunc
 
     client = mlflow.MlflowClient(platform_env.tracking_uri)
     version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    for tag in ("git_commit", "dvc_data_hash", "metric.label_accuracy"):
+    for tag in ("git_commit", "dvc_data_hash", "metric.label_accuracy", "weights_sha256"):
         assert version.tags.get(tag), tag
     files = {a.path for a in client.list_artifacts(version.run_id, "model")}
-    assert {"model/model.safetensors", "model/config.json"} <= files
+    assert {"model/model.safetensors", "model/config.json", "model/model.onnx"} <= files
+    assert {"model/MLmodel", "model/input_example.json", "model/requirements.txt"} <= files
+    # MLflow's own loader reads it through the server's artifact proxy (S3 behind it).
+    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version.version}")
+    assert loaded.predict(loaded.input_example)["label_logits"].shape == (1, 43)
 
 
 def test_predictor_serves_the_champion_from_the_registry(

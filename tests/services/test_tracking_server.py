@@ -28,7 +28,7 @@ def test_up_writes_the_client_environment(platform: Platform) -> None:
     written = (platform.run_dir / "env").read_text().splitlines()
     assert f"export MLFLOW_TRACKING_URI={platform.tracking_uri}" in written
     assert set(services.running(platform.run_dir)) == {"mlflow", "s3"}
-    assert platform.env["BUKVA_OPTUNA_STORAGE"].startswith("postgresql+psycopg2://")
+    assert platform.env["BUKVA_OPTUNA_STORAGE"].startswith("postgresql+psycopg://")
 
 
 def test_a_run_logs_artifacts_into_the_bucket(platform_env: Platform, tmp_path) -> None:
@@ -73,6 +73,40 @@ def test_register_verified_refuses_a_version_without_its_files(
     assert champion.version == version.version and champion.tags["k"] == "1"
 
 
+def test_the_registry_answers_alike_over_rest_and_through_mlflows_client(
+    platform_env: Platform, tmp_path
+) -> None:
+    """`bukva.registry` asks the real MLflow server over REST (the app, the predictor, the
+    monitoring) and through MLflow's client (`register`): the same versions, the same misses."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from bukva import registry
+
+    tracking.setup(unique("exp"))
+    name = unique("model")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(_model_folder(tmp_path / "m")), "model")
+    digests = ["a" * 64, "b" * 64, "a" * 64]  # the first weights registered twice
+    for digest in digests:
+        tags = {registry.WEIGHTS_TAG: digest} | registry.metric_tags({"label_accuracy": 0.9})
+        tracking.register_verified(run.info.run_id, "model", name, ["config.json"], tags)
+    client, url = MlflowClient(), platform_env.tracking_uri
+    assert registry.version_by_alias(url, name=name) is None  # no champion yet
+    assert registry.version_by_alias(client, name=name) is None
+    client.set_registered_model_alias(name, registry.CHAMPION_ALIAS, "2")
+    for asked in (url, client):
+        champion = registry.version_by_alias(asked, name=name)
+        assert (champion.version, champion.weights) == ("2", "b" * 64)
+        assert champion.metrics == {"label_accuracy": 0.9}
+        assert champion.run_id == run.info.run_id
+        assert sorted(v.version for v in registry.versions(asked, name)) == ["1", "2", "3"]
+        assert registry.version_by_weights(asked, "a" * 64, name).version == "1"
+        assert registry.version_by_weights(asked, "c" * 64, name) is None
+        assert registry.version_by_alias(asked, name=unique("absent")) is None
+    assert registry.version_by_alias(url, name=name) == registry.version_by_alias(client, name=name)
+
+
 def test_check_names_a_tracking_server_that_is_down() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(tracking.TrackingUnavailable, match=f"MLflow tracking server at {url}"):
@@ -81,7 +115,7 @@ def test_check_names_a_tracking_server_that_is_down() -> None:
 
 def test_check_names_a_postgresql_that_is_down() -> None:
     port = free_port()
-    uri = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/bukva_mlflow"
+    uri = f"postgresql+psycopg://postgres@127.0.0.1:{port}/bukva_mlflow"
     with pytest.raises(tracking.TrackingUnavailable, match=f"PostgreSQL at 127.0.0.1:{port}"):
         tracking.check(uri)
 

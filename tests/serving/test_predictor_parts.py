@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from bukva.registry import weights_digest
 from bukva.serving import fast_fp32_request
-from model.source import ModelSourceError, is_local, registry_version, resolve, weights_digest
+from model.source import ModelSourceError, is_local, pin, resolve, served_version
 
 
 def test_local_uris_need_no_download():
@@ -26,43 +27,59 @@ def test_resolve_finds_the_model_folder(model_dir, tmp_path):
         resolve(str(tmp_path), "unused")
 
 
-def test_registry_version_of_a_pinned_uri_or_the_weights_digest(model_dir):
-    assert registry_version("models:/bukva-cnn/3", "unused", model_dir) == "3"
+def test_the_served_version_is_the_declared_one_else_the_uris_else_the_digest(model_dir):
     digest = f"sha256:{weights_digest(model_dir)[:12]}"
-    # No registry knows a plain folder here: the weights' digest names the model instead.
-    assert registry_version(str(model_dir), "sqlite:///nowhere.db", model_dir) == digest
-    assert registry_version(str(model_dir), "http://127.0.0.1:9", model_dir) == digest
-    assert registry_version("models:/bukva-cnn/Production", "unused", model_dir) == digest
+    assert pin(str(model_dir), "unused") == (str(model_dir), "")
+    assert pin("s3://bucket/model", "unused") == ("s3://bucket/model", "")
+    assert pin("models:/bukva-cnn/3", "unused") == ("models:/bukva-cnn/3", "3")
+    # Declared by the deployment (--model_version): what it says, for any source.
+    assert served_version("5", "", model_dir) == "5"
+    assert served_version("3", "3", model_dir) == "3"
+    assert served_version("", "3", model_dir) == "3"
+    # Nobody said, and no registry URI: the weights' digest names the model. The registry is
+    # never searched for it.
+    assert served_version("", "", model_dir) == digest
+    assert pin("models:/bukva-cnn/3", "unused", declared="3") == ("models:/bukva-cnn/3", "3")
+    with pytest.raises(ModelSourceError, match="--model_version 4 but models:/bukva-cnn/3 is"):
+        pin("models:/bukva-cnn/3", "unused", declared="4")
 
 
-def test_registry_version_found_by_the_weights_digest(model_dir):
-    """A plain folder whose weights a registry server knows: that version (REST lookup)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def test_the_predictor_reports_the_version_it_is_deployed_with(model_dir):
+    """`python -m model --model_version 7` (the chart's predictor.modelVersion): a folder that
+    holds version 7 says 7, in its metadata and every answer; a contradiction stops it."""
+    import asyncio
 
-    tagged = {"key": "weights_sha256", "value": weights_digest(model_dir)}
-    found = {"model_versions": [{"version": "2", "tags": []}, {"version": "7", "tags": [tagged]}]}
+    from model.__main__ import build_parser
+    from model.model import BukvaPredictor
 
-    class Registry(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = self.path.startswith("/api/2.0/mlflow/model-versions/search?")
-            data = json.dumps(found if ok else {}).encode()
-            self.send_response(200 if ok else 404)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    args = build_parser().parse_args(["--model_dir", str(model_dir), "--model_version", "7"])
+    predictor = BukvaPredictor("bukva", args.model_dir, model_version=args.model_version)
+    assert predictor.load()
+    assert predictor.version == "7" and asyncio.run(predictor.served_versions()) == ["7"]
+    pinned = BukvaPredictor("bukva", "models:/bukva-cnn/3", model_version="7", tracking_uri="-")
+    with pytest.raises(ModelSourceError, match="--model_version 7 but models:/bukva-cnn/3 is"):
+        pinned.load()  # before anything is downloaded
 
-        def log_message(self, *args) -> None:
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        assert registry_version(str(model_dir), url, model_dir) == "7"
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_an_alias_is_pinned_before_the_download(model_dir, tmp_path):
+    """`models:/name@alias` becomes `models:/name/<version>` as the registry says now (here the
+    embedded SQLite store, through MLflow's client); a missing alias or a dead server is a
+    ModelSourceError naming the URI."""
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(store, registry_uri=store)
+    client.create_registered_model("bukva-cnn")
+    for _ in range(2):
+        client.create_model_version("bukva-cnn", str(model_dir))
+    client.set_registered_model_alias("bukva-cnn", "champion", "2")
+    assert pin("models:/bukva-cnn@champion", store) == ("models:/bukva-cnn/2", "2")
+    with pytest.raises(ModelSourceError, match=r"models:/bukva-cnn@stable: .*no such alias"):
+        pin("models:/bukva-cnn@stable", store)
+    with pytest.raises(ModelSourceError, match="--model_version 1 but models:/bukva-cnn@champ"):
+        pin("models:/bukva-cnn@champion", store, declared="1")
+    with pytest.raises(ModelSourceError, match="models:/bukva-cnn@champion: MLflow at"):
+        pin("models:/bukva-cnn@champion", "http://127.0.0.1:9")
 
 
 def body(array: np.ndarray, datatype: str = "FP32", extra: int = 0) -> tuple[bytes, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from pipelines.register import Gate, Paired, decide, dvc_data_tags
@@ -137,8 +138,10 @@ def test_worse_model_does_not_take_champion(registry):
 @pytest.mark.integration
 def test_predictor_serves_the_registered_champion(registry, model_dir):
     import httpx
+    import mlflow.pyfunc
     from serving_helpers import Server
 
+    from bukva.registry import weights_digest
     from pipelines.register import register
 
     metrics = registry / "metrics.json"
@@ -150,12 +153,12 @@ def test_predictor_serves_the_registered_champion(registry, model_dir):
         assert httpx.get(f"{server.url}/v2/models/bukva/ready").status_code == 200
         # The version carries model.onnx of these weights: the predictor serves it as it is.
         from bukva.settings import Settings
-        from model.runtime import OnnxNet, weights_sha256
+        from model.runtime import OnnxNet
         from model.source import resolve
 
         folder = resolve("models:/bukva-cnn@champion", Settings.from_env().tracking_uri)
         exported = OnnxNet(folder / "model.onnx").metadata["weights_sha256"]
-        assert exported == weights_sha256(model_dir)
+        assert exported == weights_digest(model_dir)
         assert "exporting the network to ONNX" not in server.log.read_text()
         # It says which registry version it serves: metadata, every answer, its metrics.
         version = str(outcome["champion"])
@@ -167,8 +170,44 @@ def test_predictor_serves_the_registered_champion(registry, model_dir):
         metrics = httpx.get(f"{server.url}/metrics").text
         info = f'source="models:/bukva-cnn@champion",version="{version}"'
         assert f"bukva_predictor_model_info{{{info}}} 1.0" in metrics
+        # MLflow's own loaders read the same version (the onnx flavour, through pyfunc) and
+        # answer as the predictor does, for the same images and geometry.
+        rng = np.random.default_rng(3)
+        feeds = {
+            "image": rng.random((4, 1, 28, 28), dtype=np.float32),
+            "geometry": rng.random((4, 5), dtype=np.float32),
+        }
+        served = predictor_answer(server.url, feeds)
+        loaded = mlflow.pyfunc.load_model(f"models:/bukva-cnn/{version}")
+        assert loaded.metadata.flavors.keys() == {"onnx", "python_function"}
+        assert loaded.metadata.metadata == {"weights_sha256": weights_digest(model_dir)}
+        answered = loaded.predict(feeds)
+        assert answered.keys() == served.keys() == {"label_logits", "uppercase_logit"}
+        for name, logits in served.items():
+            np.testing.assert_allclose(answered[name], logits, rtol=1e-6, atol=1e-6)
+        # Its input example is the signature's: pyfunc checks it against the schema.
+        example = loaded.input_example
+        assert {k: v.shape for k, v in example.items()} == {
+            "image": (1, 1, 28, 28),
+            "geometry": (1, 5),
+        }
+        assert loaded.predict(example)["label_logits"].shape == (1, 43)
     finally:
         server.stop()
+
+
+def predictor_answer(url: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The predictor's outputs for `feeds` over v2 REST (JSON), as arrays."""
+    import httpx
+
+    inputs = [
+        {"name": k, "datatype": "FP32", "shape": list(v.shape), "data": v.ravel().tolist()}
+        for k, v in feeds.items()
+    ]
+    answer = httpx.post(f"{url}/v2/models/bukva/infer", json={"inputs": inputs}).json()
+    return {
+        o["name"]: np.asarray(o["data"], np.float32).reshape(o["shape"]) for o in answer["outputs"]
+    }
 
 
 def test_gate_comes_from_params_yaml(tmp_path):

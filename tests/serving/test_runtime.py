@@ -62,18 +62,19 @@ def test_onnx_answers_as_pytorch(tmp_path: Path, geometry: int, pool: int) -> No
 
 
 def test_missing_or_stale_onnx_is_exported_from_the_folders_weights(tmp_path: Path) -> None:
-    from model.runtime import TorchNet, export, onnx_net, weights_sha256
+    from bukva.registry import weights_digest
+    from model.runtime import TorchNet, export, onnx_net
 
     folder = small_model(tmp_path, "new", seed=2, geometry=5)
     fresh = onnx_net(folder)  # no model.onnx: exported at load, the folder left as it was
     assert not (folder / ONNX_FILE).exists()
-    assert fresh.metadata[ONNX_WEIGHTS_SHA] == weights_sha256(folder)
+    assert fresh.metadata[ONNX_WEIGHTS_SHA] == weights_digest(folder)
 
     other = small_model(tmp_path, "old", seed=3, geometry=5)
     export(other, other / ONNX_FILE)
     shutil.copy(other / ONNX_FILE, folder / ONNX_FILE)  # a model.onnx of other weights
     served = onnx_net(folder)
-    assert served.metadata[ONNX_WEIGHTS_SHA] == weights_sha256(folder)
+    assert served.metadata[ONNX_WEIGHTS_SHA] == weights_digest(folder)
     np.testing.assert_allclose(
         served(feeds(3))[LABEL_LOGITS], TorchNet(folder)(feeds(3))[LABEL_LOGITS], atol=1e-5
     )

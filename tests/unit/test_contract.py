@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-from bukva import contract, settings
+from bukva import contract, registry, settings
 from bukva.alphabet import CLASSES, DIGITS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,8 @@ def test_tensors_are_the_documented_ones():
     for tensor in contract.transformer_outputs(7):
         assert documented(tensor, top_k=7) in ARCHITECTURE
     assert f"**v2 model name**: `{contract.MODEL_NAME}`" in ARCHITECTURE
-    registry = f"`{contract.REGISTERED_MODEL}`, alias `{contract.CHAMPION_ALIAS}`"
-    assert registry in ARCHITECTURE
+    names = f"`{registry.REGISTERED_MODEL}`, alias `{registry.CHAMPION_ALIAS}`"
+    assert names in ARCHITECTURE
     assert f"`{contract.WEIGHTS_FILE}` and `{contract.CONFIG_FILE}`" in ARCHITECTURE
 
 
@@ -55,7 +55,7 @@ def test_geometry_input_matches_the_core_geometry():
 
 def test_settings_use_the_contract_names():
     assert (
-        settings.Settings().bukva_model_uri == contract.CHAMPION_URI == "models:/bukva-cnn@champion"
+        settings.Settings().bukva_model_uri == registry.CHAMPION_URI == "models:/bukva-cnn@champion"
     )
 
 
