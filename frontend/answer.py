@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from PIL import Image
 
 from bukva.alphabet import is_digit
+from bukva.geometry import CANVAS_SIDE
 from frontend.client import Prediction
 from frontend.i18n import text
 
 UNCERTAIN = 0.2  # |P(uppercase) - 0.5| below this: the case answer is a guess
 CAP_RATIO = 0.72  # a capital's height as a fraction of the font size (DejaVu, Arial, ...)
 GLYPH_SIDE = 144  # px, the answer's guide box
-VIEW = 280  # the guide box's coordinates: the canvas's
+VIEW = CANVAS_SIDE  # the guide box's coordinates: the canvas's
 DASHED = "stroke-width='2' stroke-dasharray='12 10'"
 
 

@@ -23,15 +23,13 @@ import streamlit as st
 from PIL import Image
 
 from bukva.alphabet import CLASSES, DEFAULT_MODE, MODES, is_digit
-from bukva.geometry import GUIDES
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
 from bukva.storage import CANVAS_LIMITS
 from frontend import answer, canvas, feedback, services
 from frontend.client import InferenceError, InferenceUnavailable, Prediction
 from frontend.i18n import text
 
-CANVAS_SIDE = canvas.SIDE  # 10x the model's 28 px input
-STROKE_WIDTH = canvas.STROKE_WIDTH
 PREVIEW_SIDE = 112  # the 28x28 preview, scaled 4x with nearest-neighbour pixels
 CANVAS_LABELS = ("undo", "undo_hint", "clear", "canvas", "restored", "resending")
 # The answer block (`frontend.answer`): the top-1 on its guides beside the preview, the case in
@@ -212,7 +210,7 @@ def _warm_up() -> bool:
     """Read a drawing once per process, at the first page load: the first decode and
     normalisation pay for first-use set-up (~130 ms here), which the first stroke then does not."""
     image = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), "white")
-    image.paste((0, 0, 0, 255), (130, 60, 130 + STROKE_WIDTH, 220))
+    image.paste((0, 0, 0, 255), (130, 60, 130 + BRUSH_WIDTH, 220))
     out = io.BytesIO()
     image.save(out, format="PNG")
     drawing = read_drawing(out.getvalue())

@@ -51,6 +51,7 @@ from bukva.contract import (
     infer_path,
     transformer_outputs,
 )
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.preprocess import BlankImageError, ImageError, normalize_with_geometry
 from bukva.reading import NO_CLASS, alternatives, probabilities, ranked
 from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response
@@ -273,8 +274,8 @@ class BukvaTransformer(Model):
         from PIL import Image, ImageDraw
 
         start = time.perf_counter()
-        canvas = Image.new("L", (280, 280), 255)
-        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=18)
+        canvas = Image.new("L", (CANVAS_SIDE, CANVAS_SIDE), 255)
+        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=BRUSH_WIDTH)
         buffer = io.BytesIO()
         canvas.save(buffer, format="PNG")
         images = from_bytes_tensor([buffer.getvalue()], self.limits)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from prometheus_client import generate_latest
 from streamlit.testing.v1 import AppTest
 
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.preprocess import normalize
 from frontend import draw, model_card
 from frontend.i18n import TEXT, text
@@ -27,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def canvas_png(strokes: list[tuple[int, int, int, int]]) -> bytes:
     """A white 280x280 canvas with black strokes, as the app's canvas sends it."""
-    image = Image.new("RGBA", (draw.CANVAS_SIDE, draw.CANVAS_SIDE), "white")
+    image = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), "white")
     pen = ImageDraw.Draw(image)
     for stroke in strokes:
-        pen.line(stroke, fill="black", width=draw.STROKE_WIDTH)
+        pen.line(stroke, fill="black", width=BRUSH_WIDTH)
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
@@ -66,7 +67,7 @@ def test_empty_canvas_is_nothing_drawn() -> None:
 
 
 def test_stroke_width_is_about_a_fifteenth_of_the_canvas() -> None:
-    assert 12 <= draw.CANVAS_SIDE / draw.STROKE_WIDTH <= 18
+    assert 12 <= CANVAS_SIDE / BRUSH_WIDTH <= 18
 
 
 def test_model_page_readers_cope_with_missing_and_present_reports(tmp_path: Path) -> None:

@@ -45,6 +45,28 @@ def test_canvas_files_are_inline_module_and_styles() -> None:
     assert "setTimeout(() => this.check()" in js  # unacknowledged drawings are sent again
 
 
+def test_the_canvas_draws_with_the_side_and_brush_training_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`canvas.js` has no sizes of its own: the side and brush are handed over from
+    `bukva.geometry`, the values `bukva.strokes.render` paints training drawings with."""
+    from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
+
+    handed: list[dict] = []
+
+    def component(**kwargs):
+        handed.append(kwargs["data"])
+        return {"drawing": None}
+
+    monkeypatch.setattr(canvas, "_component", lambda: component)
+    assert canvas.drawing_canvas({}, GUIDES) == canvas.EMPTY
+    (data,) = handed
+    assert (data["side"], data["stroke_width"]) == (CANVAS_SIDE, BRUSH_WIDTH)
+    js = (canvas.HERE / "canvas.js").read_text()
+    assert "this.side = data.side;" in js and "this.width = data.stroke_width;" in js
+    assert str(CANVAS_SIDE) not in js + (canvas.HERE / "canvas.css").read_text()
+
+
 @pytest.mark.parametrize(
     ("pred", "kind", "shown"),
     [
