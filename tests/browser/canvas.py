@@ -13,7 +13,7 @@ browser and the app share the machine). Together they split the latency into:
 
 - send: pointer up -> the drawing leaves the page;
 - queue: -> the app's drawing fragment starts (websocket, Streamlit's rerun request);
-- rerun: the fragment's own work up to the answer (decode, normalise, the page's elements);
+- rerun: the fragment's own work up to the answer (the preview, the page's elements);
 - inference: the v2 call (app -> transformer -> predictor -> app);
 - render: the answer made -> in the page (websocket back, Streamlit's and React's render).
 """

@@ -121,8 +121,10 @@ def test_answer_block_without_an_answer() -> None:
     blank = Prediction("blank", (), (), 0.0, False)
     html = answer.answer_html("uk", "ff", blank, GUIDES, "data:,", {})
     assert "bukva-top" not in html and text("uk", "model_blank") in html
-    html = answer.answer_html("uk", "ff", None, GUIDES, "data:,", {})  # the service is down
+    html = answer.answer_html("uk", "ff", None, GUIDES, "data:,", {})
     assert "bukva-top" not in html and text("uk", "preview") in html
+    html = answer.answer_html("uk", "ff", prediction(), GUIDES, "", {})  # no model input came
+    assert "bukva-top" in html and "bukva-preview" not in html and html.endswith("</div>")
 
 
 def twins(top: str, twin: str, p_upper: float = 0.1, mode: str = "anything") -> Prediction:
