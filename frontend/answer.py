@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from PIL import Image
 
 from bukva.alphabet import is_digit
+from bukva.geometry import CANVAS_SIDE
 from frontend.client import Prediction
 from frontend.i18n import text
 
 UNCERTAIN = 0.2  # |P(uppercase) - 0.5| below this: the case answer is a guess
 CAP_RATIO = 0.72  # a capital's height as a fraction of the font size (DejaVu, Arial, ...)
 GLYPH_SIDE = 144  # px, the answer's guide box
-VIEW = 280  # the guide box's coordinates: the canvas's
+PREVIEW_SIDE = 112  # px, the 28x28 model input shown 4x (pixels kept sharp by the page's CSS)
+VIEW = CANVAS_SIDE  # the guide box's coordinates: the canvas's
 DASHED = "stroke-width='2' stroke-dasharray='12 10'"
 
 
@@ -113,8 +115,9 @@ def answer_html(
     timings: Mapping[str, float],
 ) -> str:
     """The answer block: the top-1 on its guides with its case in words (or why there is no
-    answer), the served model version, and the 28x28 image the model saw. Twins are shown
-    side by side, "з or 3", with a note on how to settle them."""
+    answer), the served model version, and the 28x28 image the model saw (`preview`, a data
+    URI; left out when ""). Twins are shown side by side, "з or 3", with a note on how to
+    settle them."""
     parts = ["<div class='bukva-answer'>"]
     if prediction is not None and prediction.status == "ok" and prediction.labels:
         note = case_note(lang, prediction)
@@ -147,9 +150,10 @@ def answer_html(
             parts.append(f"<p class='bukva-version'>{html.escape(version)}</p>")
     elif prediction is not None:
         parts.append(f"<p class='bukva-blank'>{html.escape(text(lang, 'model_blank'))}</p>")
-    caption = html.escape(text(lang, "preview"))
-    parts.append(
-        f"<figure class='bukva-preview'><img src='{preview}' width='112' height='112' "
-        f"alt='{caption}'/><figcaption>{caption}</figcaption></figure></div>"
-    )
-    return "".join(parts)
+    if preview:
+        caption = html.escape(text(lang, "preview"))
+        parts.append(
+            f"<figure class='bukva-preview'><img src='{preview}' width='{PREVIEW_SIDE}' "
+            f"height='{PREVIEW_SIDE}' alt='{caption}'/><figcaption>{caption}</figcaption></figure>"
+        )
+    return "".join(parts) + "</div>"

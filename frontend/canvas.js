@@ -147,6 +147,7 @@ function build(root, side) {
   wrap.className = "bukva-pad";
   const pad = document.createElement("div");
   pad.className = "surface";
+  pad.style.width = `min(${side}px, 100%)`; // at most its own pixels: sharp, never upscaled
   const canvas = document.createElement("canvas");
   canvas.width = side;
   canvas.height = side;
@@ -185,8 +186,13 @@ function build(root, side) {
 class Pad {
   constructor(root, data) {
     this.name = data.name || "canvas";
-    this.side = data.side || 280;
-    this.width = data.stroke_width || 18;
+    // Side and brush come from Python (`bukva.geometry`, the values training draws with); a
+    // canvas without them would silently draw something else, so it refuses to start.
+    if (!(data.side > 0 && data.stroke_width > 0)) {
+      throw new Error("bukva canvas: data needs side and stroke_width (frontend/canvas.py)");
+    }
+    this.side = data.side;
+    this.width = data.stroke_width;
     this.state = remembered(this.name);
     this.el = build(root, this.side);
     this.ctx = this.el.canvas.getContext("2d");

@@ -8,11 +8,14 @@ keeps its strokes through reruns, remounts and reloads (the JS module's memory a
 sessionStorage), and re-sends a drawing the app has not acknowledged (so a stroke is never lost
 silently). Undo and clear are buttons in the component (keyboard-reachable, Ctrl+Z undoes);
 the guide lines come from `bukva.geometry.GUIDES`, so a person knows how tall a capital is.
+Its side and brush are `bukva.geometry.CANVAS_SIDE` and `BRUSH_WIDTH`, handed to the JS in
+`data` (it has no sizes of its own): training paints its drawings with the same brush.
 
 The conversation with the browser:
 - the component's state `drawing` = {png: data URL or null, ids: [stroke ids], seq: n};
-- the app's `data` = guides, labels, `ack` (the last seq it read) and `drop_through` (after
-  feedback is saved: strokes with ids up to it leave the canvas, strokes drawn since stay).
+- the app's `data` = side, stroke width, guides, labels, `ack` (the last seq it read) and
+  `drop_through` (after feedback is saved: strokes with ids up to it leave the canvas, strokes
+  drawn since stay).
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from typing import Any
 
 import streamlit as st
 
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.storage import CANVAS_LIMITS
 
 NAME = "bukva_canvas"
-SIDE = 280  # drawing resolution: 10x the model's 28 px input
-STROKE_WIDTH = 18  # ~1/15 of the side: after normalisation about MNIST's 2-3 px strokes
 PNG_PREFIX = "data:image/png;base64,"
 MAX_PNG_BYTES = CANVAS_LIMITS.max_bytes  # a canvas PNG is a few kB
 MAX_BASE64 = 4 * ((MAX_PNG_BYTES + 2) // 3)
@@ -133,8 +135,8 @@ def drawing_canvas(
         key=key,
         data={
             "name": key,
-            "side": SIDE,
-            "stroke_width": STROKE_WIDTH,
+            "side": CANVAS_SIDE,
+            "stroke_width": BRUSH_WIDTH,
             "guides": dict(guides),
             "labels": dict(labels),
             "answer": dict(answer) if answer else None,

@@ -3,18 +3,42 @@
 The frontend image has no KServe and no torch, so this is plain httpx. The same base URL form
 works locally (`http://127.0.0.1:8080`) and behind the cluster ingress
 (`http://bukva.example/...`): requests go to `{base}/v2/models/{model}/infer`.
+
+The PNG travels as it came from the canvas, in the v2 binary-data extension (raw bytes after
+the JSON header: no base64 step on either side). Asked for, the transformer also returns the
+28x28 image the model saw (`model_input`, binary too): the app's preview, so the app never
+decodes or normalises a drawing itself.
 """
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
+import json
+import struct
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 
-from bukva.alphabet import DEFAULT_MODE, is_digit
-from bukva.contract import ALTERNATIVE, MODE_PARAMETER, MODEL_NAME
+from bukva.alphabet import DEFAULT_MODE, IMAGE_SIZE, is_digit
+from bukva.contract import (
+    ALTERNATIVE,
+    CASE_KNOWN,
+    INPUT,
+    LABEL,
+    MODE_PARAMETER,
+    MODEL_INPUT,
+    MODEL_NAME,
+    PROBABILITY,
+    STATUS,
+    UPPERCASE_PROBABILITY,
+)
+
+# The v2 binary-data extension's header: the length of the JSON part of a body.
+JSON_LENGTH = "Inference-Header-Content-Length"
+# What the answer needs; a request that names its outputs gets only those (v2), so the list
+# that adds `model_input` names these too.
+ANSWER_OUTPUTS = (LABEL, PROBABILITY, UPPERCASE_PROBABILITY, CASE_KNOWN, STATUS, ALTERNATIVE)
 
 
 class InferenceUnavailable(RuntimeError):
@@ -37,6 +61,8 @@ class Prediction:
     model_version: str = ""
     alternative: str = ""  # the top-1's digit/letter twin when both are likely, else ""
     mode: str = DEFAULT_MODE  # the mode the answer was asked in (`bukva.alphabet.MODES`)
+    # The drawing as the model saw it, float32 [28, 28] (0 paper, 1 ink), when asked for.
+    model_input: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def top(self) -> str:
@@ -82,6 +108,12 @@ def parse_response(body: dict[str, Any], mode: str = DEFAULT_MODE) -> Prediction
     # Blank images have empty labels; keep only real answers.
     pairs = [(c, p) for c, p in zip(labels[:k], probabilities[:k], strict=True) if c]
     alternative = [_text(v) for v in (outputs.get(ALTERNATIVE) or {}).get("data") or [""]]
+    seen = None
+    if MODEL_INPUT in outputs:
+        seen = np.asarray(outputs[MODEL_INPUT].get("data"), dtype=np.float32)
+        if seen.size != len(status) * IMAGE_SIZE * IMAGE_SIZE:
+            raise InferenceError(f"the {MODEL_INPUT!r} output is not 28x28 per image")
+        seen = seen.reshape(len(status), IMAGE_SIZE, IMAGE_SIZE)[0]
     return Prediction(
         status=status[0],
         labels=tuple(c for c, _ in pairs),
@@ -91,7 +123,64 @@ def parse_response(body: dict[str, Any], mode: str = DEFAULT_MODE) -> Prediction
         model_version=str(body.get("model_version") or ""),
         alternative=alternative[0],
         mode=mode,
+        model_input=seen,
     )
+
+
+def binary_request(png: bytes, mode: str, model_input: bool) -> tuple[bytes, dict[str, str]]:
+    """A v2 request body in the binary-data extension (one BYTES element: its 4-byte
+    little-endian length, then the PNG) and its headers; with `model_input`, the answer's
+    outputs named, `model_input` as binary data."""
+    header: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": INPUT,
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": 4 + len(png)},
+            }
+        ],
+        "parameters": {MODE_PARAMETER: mode},
+    }
+    if model_input:
+        header["outputs"] = [{"name": name} for name in ANSWER_OUTPUTS] + [
+            {"name": MODEL_INPUT, "parameters": {"binary_data": True}}
+        ]
+    head = json.dumps(header, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/octet-stream", JSON_LENGTH: str(len(head))}
+    return head + struct.pack("<I", len(png)) + png, headers
+
+
+def read_body(response: httpx.Response) -> dict[str, Any]:
+    """A v2 response body as JSON, binary-data outputs (FP32 only: `model_input`) read into
+    their `data`.
+
+    Raises:
+        InferenceError: not JSON, or binary data that does not add up.
+    """
+    content, length = response.content, response.headers.get(JSON_LENGTH)
+    try:
+        body = json.loads(content[: int(length)] if length else content)
+    except ValueError:
+        raise InferenceError("the response is not JSON") from None
+    if not isinstance(body, dict):
+        raise InferenceError("the response is not a JSON object")
+    start = int(length or len(content))  # no binary data: every output's data is in the JSON
+    for tensor in body.get("outputs") or []:
+        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        if (
+            not isinstance(size, int)
+            or tensor.get("datatype") != "FP32"
+            or size % 4
+            or start + size > len(content)
+        ):
+            raise InferenceError(f"unreadable binary output {tensor.get('name')!r}")
+        tensor["data"] = np.frombuffer(content, "<f4", size // 4, start)
+        start += size
+    return body
 
 
 class InferenceClient:
@@ -114,27 +203,20 @@ class InferenceClient:
     def infer_url(self) -> str:
         return f"{self.base_url}/v2/models/{self.model_name}/infer"
 
-    def predict(self, png: bytes, mode: str = DEFAULT_MODE) -> Prediction:
-        """Top-k characters for one PNG drawing, among the classes of `mode`.
+    def predict(
+        self, png: bytes, mode: str = DEFAULT_MODE, model_input: bool = False
+    ) -> Prediction:
+        """Top-k characters for one PNG drawing, among the classes of `mode`; with
+        `model_input`, also the 28x28 image the model saw (`Prediction.model_input`).
 
         Raises:
             InferenceUnavailable: connection refused, timeout, or a 5xx/404 answer.
             InferenceError: a 4xx answer (the service's reason is in the message) or a
                 response that does not follow the contract.
         """
-        payload = {
-            "inputs": [
-                {
-                    "name": "image",
-                    "shape": [1],
-                    "datatype": "BYTES",
-                    "data": [base64.b64encode(png).decode("ascii")],
-                }
-            ],
-            "parameters": {MODE_PARAMETER: mode},
-        }
+        content, headers = binary_request(png, mode, model_input)
         try:
-            response = self._http.post(self.infer_url, json=payload)
+            response = self._http.post(self.infer_url, content=content, headers=headers)
         except httpx.TimeoutException:
             raise InferenceUnavailable(f"{self.base_url} did not answer in time") from None
         except httpx.TransportError as exc:
@@ -147,11 +229,7 @@ class InferenceClient:
             )
         if response.status_code >= 400:
             raise InferenceError(f"HTTP {response.status_code}: {_reason(response)}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise InferenceError("the response is not JSON") from None
-        return parse_response(body, mode)
+        return parse_response(read_body(response), mode)
 
     def model_version(self) -> str:
         """The served model's version from the v2 metadata endpoint ("" when not known)."""

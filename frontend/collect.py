@@ -134,12 +134,13 @@ def render(lang: str) -> None:
 
 
 def _save(lang: str, prompt: Prompt, strokes: canvas.CanvasDrawing) -> None:
+    drawing = draw.read_drawing(strokes.png)
     try:
-        drawing = draw.read_drawing(strokes.png)
+        image = draw.read_image(drawing.png) if drawing is not None else None
     except (ImageError, OSError) as exc:
         st.error(text(lang, "refused", reason=exc))
         return
-    if drawing is None or drawing.image is None:
+    if drawing is None or image is None:
         st.info(text(lang, "collect_nothing"))
         return
     try:
@@ -148,7 +149,7 @@ def _save(lang: str, prompt: Prompt, strokes: canvas.CanvasDrawing) -> None:
         prediction = None  # stored without the model's answer: the label is the prompt's
     kind, message, record = feedback.submit(
         lang,
-        drawing.image,
+        image,
         prediction,
         prompt.label,
         prompt.uppercase,

@@ -3,8 +3,10 @@
 Every stroke reruns the drawing fragment: the canvas (`frontend.canvas`, our own component)
 sends its PNG the moment the pointer lifts. A drawing is known by the hash of its PNG: its
 prediction is asked for once per mode and kept in the session, so widget clicks and language
-changes rerun without calling the service again. Errors are shown as messages, never as stack
-traces.
+changes rerun without calling the service again. The app does not decode the drawing to answer
+it: the PNG goes to the transformer as it came, and the transformer's answer carries the 28x28
+image the model saw (the preview) and whether anything is drawn at all (`status`). Errors are
+shown as messages, never as stack traces.
 
 Above the canvas the person says what they draw: letters, digits or anything (the default;
 `bukva.alphabet.MODES`). The choice is remembered for the session (across pages too), sent
@@ -14,7 +16,6 @@ with every request, and stored with the feedback.
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from bukva.alphabet import CLASSES, DEFAULT_MODE, MODES, is_digit
+from bukva.alphabet import CLASSES, DEFAULT_MODE, IMAGE_SIZE, MODES, is_digit
+from bukva.contract import STATUS_OK
 from bukva.geometry import GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
 from bukva.storage import CANVAS_LIMITS
@@ -30,9 +32,6 @@ from frontend import answer, canvas, feedback, services
 from frontend.client import InferenceError, InferenceUnavailable, Prediction
 from frontend.i18n import text
 
-CANVAS_SIDE = canvas.SIDE  # 10x the model's 28 px input
-STROKE_WIDTH = canvas.STROKE_WIDTH
-PREVIEW_SIDE = 112  # the 28x28 preview, scaled 4x with nearest-neighbour pixels
 CANVAS_LABELS = ("undo", "undo_hint", "clear", "canvas", "restored", "resending")
 # The answer block (`frontend.answer`): the top-1 on its guides beside the preview, the case in
 # words below; a doubtful or missing case answer in amber.
@@ -56,37 +55,40 @@ clip:rect(0 0 0 0)}
 
 @dataclass(frozen=True)
 class Drawing:
-    """The canvas's current PNG, its hash, the image decoded from it (once) and the 28x28
-    image the model will see."""
+    """The canvas's current PNG (as the browser sent it) and its hash."""
 
     png: bytes
     digest: str
-    preview: np.ndarray  # float32 [28, 28]
-    image: Image.Image | None = None
 
 
 def read_drawing(png: bytes | None) -> Drawing | None:
-    """The drawing on the canvas, or None when nothing is drawn.
+    """The drawing on the canvas, or None when the canvas has no strokes. Not decoded: the
+    transformer reads it (and says whether it holds any ink)."""
+    if not png:
+        return None
+    return Drawing(png, hashlib.sha256(png).hexdigest()[:16])
+
+
+def read_image(png: bytes) -> Image.Image | None:
+    """The drawing's image, to be stored, or None when it has no ink. For the save paths, which
+    store a drawing while the service is down too, so they cannot take its word on blankness.
 
     Raises:
         ImageError: the canvas sent an image `bukva.preprocess` cannot read, or one too large
             for a canvas drawing (`bukva.storage.CANVAS_LIMITS`: the bytes come from the
-            browser). Decoded once: the stored form is made from the same image.
+            browser).
     """
-    if not png:
-        return None
     image = decode_image(png, CANVAS_LIMITS)
     try:
-        preview = normalize(image)
+        normalize(image)  # the transformer's blank test (`bukva.preprocess.MIN_INK_PIXELS`)
     except BlankImageError:
         return None
-    return Drawing(png, hashlib.sha256(png).hexdigest()[:16], preview, image)
+    return image
 
 
-def preview_image(preview: np.ndarray) -> Image.Image:
-    """The 28x28 model input as a small greyscale image, pixels kept sharp."""
-    grey = Image.fromarray((np.clip(preview, 0, 1) * 255).astype(np.uint8))
-    return grey.resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST)
+def preview_image(model_input: np.ndarray) -> Image.Image:
+    """The 28x28 model input as a greyscale image (the page shows it 4x, pixels kept sharp)."""
+    return Image.fromarray((np.clip(model_input, 0, 1) * 255).astype(np.uint8), "L")
 
 
 MODE_KEY = "mode"  # the session's mode; the widget's own key is cleared when it is not shown
@@ -125,7 +127,7 @@ def _predict(drawing: Drawing, mode: str) -> tuple[Prediction, float]:
     services.metrics().drawings.inc()
     started = time.perf_counter()
     try:
-        prediction = services.inference_client().predict(drawing.png, mode)
+        prediction = services.inference_client().predict(drawing.png, mode, model_input=True)
     except (InferenceUnavailable, InferenceError) as exc:
         reason = "unavailable" if isinstance(exc, InferenceUnavailable) else "error"
         services.metrics().predictions_failed.labels(reason=reason).inc()
@@ -135,18 +137,19 @@ def _predict(drawing: Drawing, mode: str) -> tuple[Prediction, float]:
 
 
 def _show_answer(
-    lang: str, drawing: Drawing, prediction: Prediction | None, timings: dict[str, float]
+    lang: str, drawing: Drawing, prediction: Prediction, timings: dict[str, float]
 ) -> None:
     """The top-1 on the guide lines with its case in words, the model version and the 28x28
-    preview (one HTML element: the answer first, nothing fetched afterwards), then the top-k
-    bars. Without a prediction (the service is down) only the preview is shown."""
+    image the model saw (the transformer's; one HTML element: the answer first, nothing
+    fetched afterwards), then the top-k bars."""
     with st.container(key="prediction"):
-        preview = answer.preview_uri(preview_image(drawing.preview))
+        seen = prediction.model_input
+        preview = "" if seen is None else answer.preview_uri(preview_image(seen))
         st.html(
             f"<p><strong>{text(lang, 'prediction')}</strong></p>"
             + answer.answer_html(lang, drawing.digest, prediction, GUIDES, preview, timings)
         )
-        if prediction is not None and prediction.status == "ok":
+        if prediction.status == STATUS_OK:
             for char, prob in zip(prediction.labels, prediction.probabilities, strict=True):
                 st.progress(min(max(prob, 0.0), 1.0), text=f"{char}  {prob:.1%}")
 
@@ -198,8 +201,12 @@ def _save_feedback(
     """Save the drawing (`frontend.feedback.submit`: rate limit, stored form, outbox), then
     clear the saved strokes from the canvas with a message (a whole page rerun: the messages sit
     outside the drawing fragment). When nothing was saved the drawing stays on the canvas, so
-    the person can try again."""
-    image = drawing.image if drawing.image is not None else decode_image(drawing.png, CANVAS_LIMITS)
+    the person can try again. The PNG is decoded here, once: the answer did not need it."""
+    try:
+        image = decode_image(drawing.png, CANVAS_LIMITS)
+    except ImageError as exc:
+        st.error(text(lang, "bad_drawing", reason=exc))
+        return
     kind, message, record = feedback.submit(lang, image, prediction, label, uppercase)
     st.session_state["notice"] = (kind, message)
     if record is not None:
@@ -209,14 +216,10 @@ def _save_feedback(
 
 @st.cache_resource(show_spinner=False)
 def _warm_up() -> bool:
-    """Read a drawing once per process, at the first page load: the first decode and
-    normalisation pay for first-use set-up (~130 ms here), which the first stroke then does not."""
-    image = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), "white")
-    image.paste((0, 0, 0, 255), (130, 60, 130 + STROKE_WIDTH, 220))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    drawing = read_drawing(out.getvalue())
-    return drawing is not None and answer.preview_uri(preview_image(drawing.preview)) != ""
+    """Make a preview once per process, at the first page load: the first PNG encoding pays
+    for first-use set-up, which the first stroke then does not."""
+    blank = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    return answer.preview_uri(preview_image(blank)) != ""
 
 
 @st.fragment(run_every=5)
@@ -294,24 +297,24 @@ def _workspace(lang: str) -> None:
 def _answer(
     lang: str, strokes: canvas.CanvasDrawing, mode: str, started: float, started_at: float
 ) -> tuple[Drawing | None, Prediction | None]:
-    """The answer column: the model's answer for the canvas's drawing, or why there is none."""
-    try:
-        drawing = read_drawing(strokes.png)
-    except (ImageError, OSError) as exc:
-        st.error(text(lang, "bad_drawing", reason=exc))
-        return None, None
-    if drawing is None:
+    """The answer column: the model's answer for the canvas's drawing, or why there is none
+    (nothing on the canvas, or nothing drawn as the transformer reads it: its `blank`)."""
+    drawing = read_drawing(strokes.png)
+    prediction: Prediction | None = None
+    inference_ms = 0.0
+    if drawing is not None:
+        try:
+            prediction, inference_ms = _predict(drawing, mode)
+        except InferenceUnavailable:
+            _wait_for_service(lang, drawing, mode)
+            return drawing, None
+        except InferenceError as exc:
+            st.error(text(lang, "service_error", reason=exc))
+            return drawing, None
+    if drawing is None or prediction is None or prediction.status != STATUS_OK:
         with st.container(key="prediction"):
             st.info(text(lang, "nothing_drawn"))
         return None, None
-    prediction: Prediction | None = None
-    inference_ms = 0.0
-    try:
-        prediction, inference_ms = _predict(drawing, mode)
-    except InferenceUnavailable:
-        _wait_for_service(lang, drawing, mode)
-    except InferenceError as exc:
-        st.error(text(lang, "service_error", reason=exc))
     # The server's part of the latency, for the browser tests' breakdown (epoch times let the
     # page place the run on its own clock: same machine in the tests).
     timings = {

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bukva.geometry import CAP_HEIGHT, GUIDES
-from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, centre_lines, render
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES
+from bukva.strokes import centre_lines, render
 
 RUKOPYS_CELL = 200  # the Rukopys cell; the canvas is the same frame scaled by 280/200
 

@@ -11,7 +11,9 @@ restricted to the request's `mode` (`bukva.reading`: letters, digits or anything
 Output tensors, one row per image (see docs/architecture.md):
   label BYTES [N,k], probability FP32 [N,k], uppercase_probability FP32 [N],
   case_known BOOL [N], status BYTES [N] ("ok" or "blank": nothing drawn, empty labels),
-  alternative BYTES [N] (the top-1's digit/letter twin when both are likely, else "").
+  alternative BYTES [N] (the top-1's digit/letter twin when both are likely, else "");
+  and, only for a request that names it in its v2 `outputs`, model_input FP32 [N,28,28] (each
+  drawing as the model saw it, zeros when blank: the app's preview).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bukva.contract import (
     LABEL,
     LABEL_LOGITS,
     MODE_PARAMETER,
+    MODEL_INPUT,
     PROBABILITY,
     STATUS,
     STATUS_BLANK,
@@ -51,6 +54,7 @@ from bukva.contract import (
     infer_path,
     transformer_outputs,
 )
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.preprocess import BlankImageError, ImageError, normalize_with_geometry
 from bukva.reading import NO_CLASS, alternatives, probabilities, ranked
 from bukva.serving import TOP1_BUCKETS, invalid_input, metadata, output, response
@@ -120,6 +124,11 @@ async def _no_versions() -> list[str]:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def asked_for(request: InferRequest, name: str) -> bool:
+    """Whether the request names output `name` in its v2 `outputs` (REST or gRPC)."""
+    return any(o.name == name for o in request.request_outputs or ())
 
 
 def bad_input(reason: str, message: str) -> InvalidInput:
@@ -279,8 +288,8 @@ class BukvaTransformer(Model):
         from PIL import Image, ImageDraw
 
         start = time.perf_counter()
-        canvas = Image.new("L", (280, 280), 255)
-        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=18)
+        canvas = Image.new("L", (CANVAS_SIDE, CANVAS_SIDE), 255)
+        ImageDraw.Draw(canvas).line([(140, 60), (140, 220)], fill=0, width=BRUSH_WIDTH)
         buffer = io.BytesIO()
         canvas.save(buffer, format="PNG")
         images = from_bytes_tensor([buffer.getvalue()], self.limits)
@@ -345,5 +354,9 @@ class BukvaTransformer(Model):
             output(STATUS, status, "BYTES"),
             output(ALTERNATIVE, alternative, "BYTES"),
         ]
+        if asked_for(result.request, MODEL_INPUT):  # optional: other requests pay nothing
+            seen = np.zeros((n, *INPUT_SHAPE[1:]), dtype=np.float32)
+            seen[~blank] = result.batch[:, 0]
+            outputs.append(output(MODEL_INPUT, seen, "FP32"))
         version = str((result.logits or {}).get(MODEL_VERSION) or self.version)
         return response(result.request, self.name, outputs, version)

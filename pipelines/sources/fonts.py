@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bukva.alphabet import DIGITS, LETTERS
-from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
-from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, centre_lines
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
+from bukva.strokes import centre_lines
 from pipelines.common import StageError
 from pipelines.redraw import Jitter, draw, jitter, keep_on_canvas
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bukva.alphabet import DIGITS, LETTERS
-from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
-from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, render
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
+from bukva.strokes import render
 from pipelines.redraw import Jitter, jitter, keep_on_canvas
 from pipelines.sources.strokebuilt_shapes import STEP, Hand, shape
 

@@ -44,6 +44,11 @@ STATUS_OK, STATUS_BLANK = "ok", "blank"  # values of `status`
 # The letter or digit the top-1 is also likely to be (its twin, `bukva.alphabet.TWINS`), or ""
 # when the answer is not in doubt between a digit and a letter (`bukva.reading.alternatives`).
 ALTERNATIVE = "alternative"
+# An optional transformer output, made only for a request that names it among its v2 `outputs`
+# (REST) or `ModelInferRequest.outputs` (gRPC), so other clients pay nothing for it: each
+# drawing as the model saw it, float32 [N, 28, 28] (0 paper, 1 ink; all zeros for a blank one).
+# The app shows it as its preview.
+MODEL_INPUT = "model_input"
 
 # Request-level v2 parameters of the transformer (REST `parameters`, gRPC
 # `ModelInferRequest.parameters`): `mode`, one of `MODES` (default `DEFAULT_MODE`), restricts
@@ -79,7 +84,8 @@ TRANSFORMER_INPUTS = (
 
 
 def transformer_outputs(top_k: int) -> tuple[Tensor, ...]:
-    """The transformer's outputs for `top_k` characters per image."""
+    """The transformer's outputs for `top_k` characters per image (its v2 metadata); the last,
+    `MODEL_INPUT`, only when a request asks for it."""
     return (
         Tensor(LABEL, "BYTES", (-1, top_k)),
         Tensor(PROBABILITY, "FP32", (-1, top_k)),
@@ -87,6 +93,7 @@ def transformer_outputs(top_k: int) -> tuple[Tensor, ...]:
         Tensor(CASE_KNOWN, "BOOL", (-1,)),
         Tensor(STATUS, "BYTES", (-1,)),
         Tensor(ALTERNATIVE, "BYTES", (-1,)),
+        Tensor(MODEL_INPUT, "FP32", (-1, IMAGE_SIZE, IMAGE_SIZE)),
     )
 
 
@@ -109,6 +116,7 @@ __all__ = [
     "INPUT_SHAPE",
     "LABEL",
     "LABEL_LOGITS",
+    "MODEL_INPUT",
     "MODEL_NAME",
     "MODES",
     "MODE_PARAMETER",

@@ -15,7 +15,13 @@ centre 0.495), small letters without ascenders or descenders (а г ж и к м 
 are a median 0.37 of the cell high, capitals 0.585. A capital centred in the cell spans
 0.2075-0.7925; writing small letters on the same baseline puts the x-height line 0.37 above it.
 The canvas is the cell scaled (280 = 1.4 x 200), so drawings between the guides have the size
-the scanned training glyphs have. Standard library and numpy only.
+the scanned training glyphs have.
+
+The canvas's side and brush (`CANVAS_SIDE`, `BRUSH_WIDTH`) live here too, beside the guides:
+the app's canvas draws with them (`frontend/canvas.py` hands them to `canvas.js`), the stored
+drawings have that side, and training paints its synthetic drawings with the same brush
+(`bukva.strokes.render`), so what users draw and what the model learnt from cannot drift apart.
+Standard library and numpy only.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+# The app's canvas: CANVAS_SIDE px square (10x the model's 28 px input, 1.4x the Rukopys cell),
+# painted black with a round brush BRUSH_WIDTH px wide (~1/15 of the side: after
+# normalisation about MNIST's 2-3 px strokes).
+CANVAS_SIDE = 280
+BRUSH_WIDTH = 18
 
 X_HEIGHT = 0.37  # median height of small letters in the Rukopys cell (fraction of the cell)
 CAP_HEIGHT = 0.585  # median height of capitals in the Rukopys cell

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from bukva.alphabet import CLASSES, DEFAULT_MODE, check_mode, is_digit
+from bukva.geometry import CANVAS_SIDE  # the app's canvas; every stored drawing has this size
 from bukva.preprocess import DecodeLimits, ImageError, decode_image
 from bukva.s3 import S3Location, is_s3_uri
 from bukva.s3 import client as s3_client
@@ -61,7 +62,6 @@ from bukva.s3 import client as s3_client
 # modes, which is mode "anything", and read as such. All three are read.
 SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "feedback-record.schema.json"
-CANVAS_SIDE = 280  # the app's canvas; every stored drawing has this size
 # The canvas sends a 280x280 PNG of a few kB; anything far larger is not a canvas drawing.
 CANVAS_LIMITS = DecodeLimits(max_bytes=512_000, max_pixels=1_048_576, max_side=1024)
 DEFAULT_MAX_PENDING = 1000  # records the outbox holds while the store is down

@@ -1,9 +1,10 @@
 """Drawings made from strokes, the way the app's canvas records them, and strokes found in ink.
 
-The app's canvas (`frontend/draw.py`) is 280x280, white, and paints black with a round brush
-18 px wide, antialiased. `render` paints polylines exactly so: evaluation sets, training
-augmentation, behavioural tests and browser tests all draw through it, so "a canvas drawing"
-means the same pixels everywhere.
+The app's canvas is `bukva.geometry.CANVAS_SIDE` px square, white, and paints black with a
+round brush `bukva.geometry.BRUSH_WIDTH` px wide, antialiased (the app reads the same two
+values). `render` paints polylines exactly so: evaluation sets, training augmentation,
+behavioural tests and browser tests all draw through it, so "a canvas drawing" means the same
+pixels everywhere.
 
 `centre_lines` goes the other way: it thins an ink image (a pen scan, an MNIST digit, a font
 glyph) to one-pixel centre lines (Zhang-Suen thinning) and returns them as short segments, ready
@@ -18,8 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-CANVAS_SIDE = 280  # frontend/draw.py CANVAS_SIDE
-BRUSH_WIDTH = 18  # frontend/draw.py STROKE_WIDTH
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
+
 SUPERSAMPLE = 3  # paint at 3x and downscale: the browser's antialiasing, closely enough
 
 Stroke = np.ndarray | Sequence[tuple[float, float]]  # points (x, y) in canvas pixels

@@ -13,7 +13,7 @@ browser and the app share the machine). Together they split the latency into:
 
 - send: pointer up -> the drawing leaves the page;
 - queue: -> the app's drawing fragment starts (websocket, Streamlit's rerun request);
-- rerun: the fragment's own work up to the answer (decode, normalise, the page's elements);
+- rerun: the fragment's own work up to the answer (the preview, the page's elements);
 - inference: the v2 call (app -> transformer -> predictor -> app);
 - render: the answer made -> in the page (websocket back, Streamlit's and React's render).
 """
@@ -25,6 +25,8 @@ import math
 import statistics
 
 from playwright.sync_api import Page
+
+from bukva.geometry import CANVAS_SIDE
 
 # Installed with `BrowserContext.add_init_script`: stamps the first websocket send after a stroke.
 WS_PROBE = """(() => {
@@ -92,9 +94,9 @@ def canvas_box(page: Page) -> dict:
 
 
 def stroke_with_mouse(page: Page, stroke: list[Point], steps: int = 4) -> None:
-    """One stroke with mouse moves (canvas pixel coordinates; the canvas is 280 px wide)."""
+    """One stroke with mouse moves (canvas pixel coordinates; the canvas is CANVAS_SIDE px wide)."""
     box = canvas_box(page)
-    scale = box["width"] / 280
+    scale = box["width"] / CANVAS_SIDE
     x, y = stroke[0]
     page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
     page.mouse.down()
@@ -107,7 +109,7 @@ def stroke_with_finger(page: Page, cdp: object, stroke: list[Point], steps: int 
     """One stroke with touch events (Chromium's DevTools protocol: touchStart, touchMove,
     touchEnd, as a finger on a phone sends them)."""
     box = canvas_box(page)
-    scale = box["width"] / 280
+    scale = box["width"] / CANVAS_SIDE
 
     def at(x: float, y: float) -> list[dict]:
         return [{"x": box["x"] + x * scale, "y": box["y"] + y * scale, "id": 1}]

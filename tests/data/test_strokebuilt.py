@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from bukva.alphabet import CLASSES, DIGITS, LETTERS
-from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.preprocess import normalize_with_geometry
-from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE
 from pipelines.drawn import _run, stroke_jobs
 from pipelines.redraw import NONE
 from pipelines.sources import strokebuilt

@@ -16,8 +16,9 @@ from PIL import Image, ImageDraw
 from prometheus_client import generate_latest
 from streamlit.testing.v1 import AppTest
 
-from bukva.preprocess import normalize
-from frontend import draw, model_card
+from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
+from bukva.preprocess import ImageError
+from frontend import answer, draw, model_card
 from frontend.i18n import TEXT, text
 from frontend.metrics import FrontendMetrics
 
@@ -26,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def canvas_png(strokes: list[tuple[int, int, int, int]]) -> bytes:
     """A white 280x280 canvas with black strokes, as the app's canvas sends it."""
-    image = Image.new("RGBA", (draw.CANVAS_SIDE, draw.CANVAS_SIDE), "white")
+    image = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), "white")
     pen = ImageDraw.Draw(image)
     for stroke in strokes:
-        pen.line(stroke, fill="black", width=draw.STROKE_WIDTH)
+        pen.line(stroke, fill="black", width=BRUSH_WIDTH)
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
@@ -47,25 +48,41 @@ def test_both_languages_have_every_text_with_the_same_placeholders() -> None:
     assert text("xx", "save") == TEXT["uk"]["save"]  # unknown language: the default
 
 
-def test_drawing_preview_is_the_models_input() -> None:
+def test_a_drawing_is_known_by_its_png_and_not_decoded_to_be_answered() -> None:
     png = canvas_png([(140, 40, 140, 240)])
     drawing = draw.read_drawing(png)
-    assert drawing is not None
-    expected = normalize(Image.open(io.BytesIO(png)))
-    np.testing.assert_array_equal(drawing.preview, expected)
+    assert drawing is not None and drawing.png is png
     assert drawing.digest == draw.read_drawing(png).digest
     assert drawing.digest != draw.read_drawing(canvas_png([(40, 140, 240, 140)])).digest
-    preview = draw.preview_image(drawing.preview)
-    assert preview.size == (draw.PREVIEW_SIDE, draw.PREVIEW_SIDE) and preview.mode == "L"
+    # the transformer reads it (and refuses what is not an image): the app passes it on as is
+    assert draw.read_drawing(b"not a png").png == b"not a png"
+    assert draw.read_drawing(None) is None and draw.read_drawing(b"") is None
 
 
-def test_empty_canvas_is_nothing_drawn() -> None:
-    assert draw.read_drawing(None) is None
-    assert draw.read_drawing(canvas_png([])) is None
+def test_the_save_paths_decode_the_drawing_and_find_blank_ones() -> None:
+    image = draw.read_image(canvas_png([(140, 40, 140, 240)]))
+    assert image is not None and image.size == (CANVAS_SIDE, CANVAS_SIDE)
+    assert draw.read_image(canvas_png([])) is None  # no ink: nothing to store
+    with pytest.raises(ImageError):
+        draw.read_image(b"not a png")
+
+
+def test_the_preview_is_the_transformers_model_input_shown_sharp() -> None:
+    seen = np.zeros((28, 28), dtype=np.float32)
+    seen[4:24, 12:16], seen[0, 0] = 1.0, 0.5
+    preview = draw.preview_image(seen)
+    assert preview.size == (28, 28) and preview.mode == "L"
+    pixels = np.asarray(preview)
+    assert pixels[10, 13] == 255 and pixels[0, 0] == 127 and pixels[10, 0] == 0
+    uri = answer.preview_uri(preview)
+    assert uri.startswith("data:image/png;base64,")
+    assert f"src='{uri}' width='{answer.PREVIEW_SIDE}'" in answer.answer_html(
+        "en", "ab", None, {}, uri, {}
+    )
 
 
 def test_stroke_width_is_about_a_fifteenth_of_the_canvas() -> None:
-    assert 12 <= draw.CANVAS_SIDE / draw.STROKE_WIDTH <= 18
+    assert 12 <= CANVAS_SIDE / BRUSH_WIDTH <= 18
 
 
 def test_model_page_readers_cope_with_missing_and_present_reports(tmp_path: Path) -> None:

@@ -45,6 +45,28 @@ def test_canvas_files_are_inline_module_and_styles() -> None:
     assert "setTimeout(() => this.check()" in js  # unacknowledged drawings are sent again
 
 
+def test_the_canvas_draws_with_the_side_and_brush_training_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`canvas.js` has no sizes of its own: the side and brush are handed over from
+    `bukva.geometry`, the values `bukva.strokes.render` paints training drawings with."""
+    from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
+
+    handed: list[dict] = []
+
+    def component(**kwargs):
+        handed.append(kwargs["data"])
+        return {"drawing": None}
+
+    monkeypatch.setattr(canvas, "_component", lambda: component)
+    assert canvas.drawing_canvas({}, GUIDES) == canvas.EMPTY
+    (data,) = handed
+    assert (data["side"], data["stroke_width"]) == (CANVAS_SIDE, BRUSH_WIDTH)
+    js = (canvas.HERE / "canvas.js").read_text()
+    assert "this.side = data.side;" in js and "this.width = data.stroke_width;" in js
+    assert str(CANVAS_SIDE) not in js + (canvas.HERE / "canvas.css").read_text()
+
+
 @pytest.mark.parametrize(
     ("pred", "kind", "shown"),
     [
@@ -99,8 +121,10 @@ def test_answer_block_without_an_answer() -> None:
     blank = Prediction("blank", (), (), 0.0, False)
     html = answer.answer_html("uk", "ff", blank, GUIDES, "data:,", {})
     assert "bukva-top" not in html and text("uk", "model_blank") in html
-    html = answer.answer_html("uk", "ff", None, GUIDES, "data:,", {})  # the service is down
+    html = answer.answer_html("uk", "ff", None, GUIDES, "data:,", {})
     assert "bukva-top" not in html and text("uk", "preview") in html
+    html = answer.answer_html("uk", "ff", prediction(), GUIDES, "", {})  # no model input came
+    assert "bukva-top" in html and "bukva-preview" not in html and html.endswith("</div>")
 
 
 def twins(top: str, twin: str, p_upper: float = 0.1, mode: str = "anything") -> Prediction:

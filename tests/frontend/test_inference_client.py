@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import struct
 
 import httpx
+import numpy as np
 import pytest
 
 from frontend.client import (
+    ANSWER_OUTPUTS,
     InferenceClient,
     InferenceError,
     InferenceUnavailable,
@@ -32,28 +34,87 @@ def v2_body(labels: list[str], probs: list[float], upper: float, known: bool, st
     }
 
 
+def sent_header(request: httpx.Request) -> dict:
+    """The JSON part of a binary-data request."""
+    return json.loads(request.content[: int(request.headers["Inference-Header-Content-Length"])])
+
+
 def client_answering(handler) -> InferenceClient:
     return InferenceClient("http://bukva.test/serving/", transport=httpx.MockTransport(handler))
 
 
-def test_sends_the_png_as_one_base64_bytes_tensor_to_the_v2_route() -> None:
+def test_sends_the_png_bytes_as_they_are_to_the_v2_route() -> None:
+    """One BYTES tensor in the v2 binary-data extension: the JSON header, then the element's
+    4-byte little-endian length and the PNG itself (no base64 on either side)."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(200, json=v2_body(["ж", "х", "к"], [0.8, 0.1, 0.05], 0.9, True, "ok"))
 
-    prediction = client_answering(handler).predict(PNG)
+    prediction = client_answering(handler).predict(PNG, "letters")
 
     (request,) = seen
     assert str(request.url) == "http://bukva.test/serving/v2/models/bukva/infer"
-    (tensor,) = json.loads(request.content)["inputs"]
+    header = sent_header(request)
+    (tensor,) = header["inputs"]
     assert (tensor["name"], tensor["datatype"], tensor["shape"]) == ("image", "BYTES", [1])
-    assert base64.b64decode(tensor["data"][0]) == PNG
+    assert tensor["parameters"] == {"binary_data_size": 4 + len(PNG)}
+    binary = request.content[int(request.headers["Inference-Header-Content-Length"]) :]
+    assert binary == struct.pack("<I", len(PNG)) + PNG
+    assert header["parameters"] == {"mode": "letters"} and "outputs" not in header
     assert prediction.labels == ("ж", "х", "к")
     assert prediction.probabilities == pytest.approx((0.8, 0.1, 0.05))
     assert prediction.top == "ж" and prediction.uppercase is True
-    assert prediction.model_version == "4"
+    assert prediction.model_version == "4" and prediction.model_input is None
+
+
+def test_the_model_input_is_asked_for_and_read_from_binary_data() -> None:
+    """With `model_input`, the request names the outputs it reads plus `model_input` as binary
+    data, and the 28x28 floats are read from after the answer's JSON."""
+    image = np.linspace(0, 1, 28 * 28, dtype="<f4").reshape(28, 28)
+    body = v2_body(["ж"], [0.8], 0.9, True, "ok")
+    body["outputs"].append(
+        {
+            "name": "model_input",
+            "datatype": "FP32",
+            "shape": [1, 28, 28],
+            "parameters": {"binary_data_size": image.nbytes},
+        }
+    )
+    head = json.dumps(body).encode()
+    asked: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.extend(sent_header(request)["outputs"])
+        headers = {"Inference-Header-Content-Length": str(len(head))}
+        return httpx.Response(200, content=head + image.tobytes(), headers=headers)
+
+    prediction = client_answering(handler).predict(PNG, model_input=True)
+
+    names = [o["name"] for o in asked]
+    assert names[:-1] == list(ANSWER_OUTPUTS) and asked[-1] == {
+        "name": "model_input",
+        "parameters": {"binary_data": True},
+    }
+    assert np.array_equal(prediction.model_input, image) and prediction.top == "ж"
+    short = head + image.tobytes()[:-4]  # binary data cut short: an error, not garbage
+    cut = client_answering(
+        lambda r: httpx.Response(
+            200, content=short, headers={"Inference-Header-Content-Length": str(len(head))}
+        )
+    )
+    with pytest.raises(InferenceError, match="model_input"):
+        cut.predict(PNG, model_input=True)
+
+
+def test_a_model_input_that_is_not_28x28_is_an_error() -> None:
+    body = v2_body(["ж"], [0.8], 0.9, True, "ok")
+    body["outputs"].append(
+        {"name": "model_input", "datatype": "FP32", "shape": [1, 4], "data": [0.0] * 4}
+    )
+    with pytest.raises(InferenceError, match="28x28"):
+        parse_response(body)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +186,7 @@ def test_sends_the_mode_and_reads_the_twin(mode: str) -> None:
     seen: list[dict] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(json.loads(request.content))
+        seen.append(sent_header(request))
         body = v2_body(["з", "3", "э"], [0.55, 0.4, 0.01], 0.1, True, "ok")
         body["outputs"].append(
             {"name": "alternative", "datatype": "BYTES", "shape": [1], "data": ["3"]}
@@ -141,7 +202,7 @@ def test_default_mode_is_anything_and_a_missing_twin_output_means_none() -> None
     seen: list[dict] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(json.loads(request.content))
+        seen.append(sent_header(request))
         return httpx.Response(200, json=v2_body(["ж"], [0.9], 0.2, True, "ok"))
 
     prediction = client_answering(handler).predict(PNG)

@@ -71,10 +71,16 @@ def _decode(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
 
 
 def grpc_infer(
-    target: str, name: str, datatype: str, array: np.ndarray, parameters: dict | None = None
+    target: str,
+    name: str,
+    datatype: str,
+    array: np.ndarray,
+    parameters: dict | None = None,
+    outputs: list[str] | None = None,
 ) -> GrpcResult:
     """One v2 gRPC ModelInfer call with raw contents, using KServe's generated stubs;
-    `parameters` (str or int values) become the request's InferParameters.
+    `parameters` (str or int values) become the request's InferParameters, `outputs` its
+    requested outputs.
 
     (tritonclient's gRPC module registers the same proto names as KServe's, so the two cannot
     share a process; its HTTP client is used elsewhere.)
@@ -94,8 +100,13 @@ def grpc_infer(
         else pb.InferParameter(int64_param=value)
         for key, value in (parameters or {}).items()
     }
+    asked = [pb.ModelInferRequest.InferRequestedOutputTensor(name=o) for o in outputs or ()]
     request = pb.ModelInferRequest(
-        model_name="bukva", inputs=[tensor], raw_input_contents=[raw], parameters=params
+        model_name="bukva",
+        inputs=[tensor],
+        raw_input_contents=[raw],
+        parameters=params,
+        outputs=asked,
     )
     with grpc.insecure_channel(target) as channel:
         response = GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)

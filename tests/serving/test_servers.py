@@ -79,7 +79,8 @@ def test_health_and_metadata(predictor, transformer):
     served = meta["versions"]  # the predictor's: a local folder's is its weights' digest
     assert len(served) == 1 and served[0].startswith("sha256:")
     meta = httpx.get(f"{transformer.url}/v2/models/bukva").json()
-    assert [o["name"] for o in meta["outputs"]] == OUTPUTS
+    assert [o["name"] for o in meta["outputs"]] == [*OUTPUTS, "model_input"]  # that one if asked
+    assert meta["outputs"][-1] == {"name": "model_input", "datatype": "FP32", "shape": [-1, 28, 28]}
     assert meta["versions"] == served  # passed on by the transformer
     # v2 tensor names are unique: the PNG/JPEG form and the pixel form have one name each.
     inputs = [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]]
@@ -93,7 +94,7 @@ def test_health_and_metadata(predictor, transformer):
         assert stub.ServerReady(pb.ServerReadyRequest()).ready
         assert stub.ModelReady(pb.ModelReadyRequest(name="bukva")).ready
         meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="bukva"))
-        assert [o.name for o in meta.outputs] == OUTPUTS
+        assert [o.name for o in meta.outputs] == [*OUTPUTS, "model_input"]
         assert [i.name for i in meta.inputs] == ["image", "canvas"]
 
 
@@ -108,6 +109,40 @@ def test_rest_pngs_match_offline(transformer, pngs, expected, binary):
 def test_grpc_pngs_match_offline(transformer, pngs, expected):
     images = np.array(pngs, dtype=object)
     check_answers(grpc_infer(transformer.grpc, "image", "BYTES", images), expected)
+
+
+def test_the_model_input_comes_only_when_asked_for(transformer, pngs, blank_png):
+    """`model_input`: each drawing as the model saw it, by every client that names it (REST
+    binary and JSON, gRPC, the app's client); a client that does not name it gets the
+    outputs it always got."""
+    from frontend.client import InferenceClient
+
+    offline = normalize_with_geometry(decode_image(pngs[0]))[0]
+    client = thttp.InferenceServerClient(f"127.0.0.1:{transformer.http_port}")
+    for binary in (True, False):
+        outputs = [thttp.InferRequestedOutput(n, binary_data=binary) for n in OUTPUTS]
+        outputs.append(thttp.InferRequestedOutput("model_input", binary_data=binary))
+        result = client.infer("bukva", bytes_request([pngs[0], blank_png], binary), outputs=outputs)
+        seen = result.as_numpy("model_input")
+        assert seen.shape == (2, 28, 28) and seen.dtype == np.float32
+        assert np.abs(seen[0] - offline).max() <= 1e-6 and not seen[1].any()
+    plain = client.infer("bukva", bytes_request([pngs[0]], True)).get_response()
+    assert [o["name"] for o in plain["outputs"]] == OUTPUTS
+
+    images = np.array([pngs[0]], dtype=object)
+    by_grpc = grpc_infer(transformer.grpc, "image", "BYTES", images, outputs=["model_input"])
+    assert np.abs(by_grpc["model_input"][0] - offline).max() <= 1e-6
+    assert "model_input" not in grpc_infer(transformer.grpc, "image", "BYTES", images)
+
+    app = InferenceClient(transformer.url)  # binary request, model_input as binary data
+    try:
+        asked, plain_answer = app.predict(pngs[0], model_input=True), app.predict(pngs[0])
+        blank = app.predict(blank_png, model_input=True)
+    finally:
+        app.close()
+    assert np.abs(asked.model_input - offline).max() <= 1e-6
+    assert asked == plain_answer and plain_answer.model_input is None
+    assert blank.status == "blank" and not blank.model_input.any()
 
 
 def test_plain_json_base64_and_data_url(transformer, pngs, expected):

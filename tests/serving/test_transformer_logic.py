@@ -158,6 +158,29 @@ def test_twins_both_likely_are_named_in_mode_anything_only():
     assert out["alternative"].tolist() == [b"3"]
 
 
+def test_the_model_input_is_an_output_only_when_asked_for():
+    """`model_input` is each drawing as the predictor got it (zeros for a blank one), and only
+    a request that names it pays for it."""
+    from kserve.protocol.infer_type import RequestedOutput
+
+    from bukva.preprocess import decode_image, normalize
+
+    fake = FakePredictor()
+    model = BukvaTransformer("bukva", fake)
+    images = [png(True), png(False), png(True)]
+    assert "model_input" not in run(model, request(images))
+    asked = request(images)
+    asked.request_outputs = [RequestedOutput("label"), RequestedOutput("model_input")]
+    seen = run(model, asked)["model_input"]
+    assert seen.shape == (3, 28, 28) and seen.dtype == np.float32
+    assert np.array_equal(seen[[0, 2]], fake.batches[-1][:, 0])  # what the predictor got
+    assert np.array_equal(seen[0], normalize(decode_image(png(True))))
+    assert not seen[1].any()  # blank: nothing was sent, nothing to show
+    all_blank = request([png(False)])
+    all_blank.request_outputs = [RequestedOutput("model_input")]
+    assert run(model, all_blank)["model_input"].tolist() == np.zeros((1, 28, 28)).tolist()
+
+
 @pytest.mark.parametrize("value", ["numbers", "Digits", "", 3, None])
 def test_unknown_mode_is_refused_naming_the_allowed_ones(value):
     model = BukvaTransformer("bukva", FakePredictor())

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from bukva.geometry import GUIDES
-from bukva.strokes import CANVAS_SIDE, render
+from bukva.geometry import CANVAS_SIDE, GUIDES
+from bukva.strokes import render
 
 Strokes = list[list[tuple[float, float]]]
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bukva.geometry import CAP_HEIGHT, GUIDES, UNKNOWN, X_HEIGHT, Geometry, ink_geometry
+from bukva.geometry import (
+    BRUSH_WIDTH,
+    CANVAS_SIDE,
+    CAP_HEIGHT,
+    GUIDES,
+    UNKNOWN,
+    X_HEIGHT,
+    Geometry,
+    ink_geometry,
+)
 from bukva.preprocess import normalize, normalize_with_geometry, to_ink
-from bukva.strokes import BRUSH_WIDTH, CANVAS_SIDE, centre_lines, render
+from bukva.strokes import centre_lines, render
 from tests.support.letters import canvas
 
 
