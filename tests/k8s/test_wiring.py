@@ -87,13 +87,20 @@ def _library_reads(var: str, package: str) -> bool:
 
 
 def _native_reads(var: str, library: str) -> bool:
+    """The native library psycopg loads (the system's libpq, as the trainer image installs it;
+    or a copy bundled beside a site-packages wheel) names `var` in its binary."""
+    import ctypes.util
     import site
 
-    for folder in site.getsitepackages():
-        for path in Path(folder).glob(f"*.libs/{library}*.so*"):
-            if var.encode() in path.read_bytes():
-                return True
-    return False
+    candidates = [p for f in site.getsitepackages() for p in Path(f).glob(f"*.libs/{library}*.so*")]
+    found = ctypes.util.find_library(library.removeprefix("lib"))
+    if found:
+        lib = ctypes.CDLL(found)
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        candidates += [Path(line.split()[-1]) for line in maps if f"/{found}" in line]
+        del lib
+    assert candidates, f"no {library} found (the system's, as the images install it)"
+    return any(var.encode() in path.read_bytes() for path in candidates)
 
 
 def _script_text(container: dict, spec: dict, objects: list[dict]) -> str:
