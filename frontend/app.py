@@ -15,7 +15,7 @@ def _main() -> None:
     import streamlit as st
 
     from bukva.settings import SettingsError
-    from frontend import collect, draw, model_card, monitoring, review, services
+    from frontend import collect, draw_page, model_card, monitoring, review, services
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
@@ -24,7 +24,7 @@ def _main() -> None:
     except SettingsError as exc:  # a bad environment variable: say which, no stack trace
         st.error(str(exc))
         st.stop()
-    st.html(f"<style>{draw.ANSWER_CSS}</style>")
+    st.html(f"<style>{draw_page.ANSWER_CSS}</style>")
     with st.sidebar:
         # `?lang=en` in the URL picks the language too (and the toggle keeps it there).
         lang = st.segmented_control(
@@ -40,7 +40,7 @@ def _main() -> None:
     services.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
     pages = [
         st.Page(
-            lambda: draw.render(lang),
+            lambda: draw_page.render(lang),
             title=text(lang, "page_draw"),
             icon=":material/draw:",
             url_path="draw",
