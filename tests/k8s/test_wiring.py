@@ -422,10 +422,10 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
     assert {"predictor", "transformer", "frontend"} <= jobs, targets
     for job, where in _selected_jobs().items():
         assert job in jobs, f'{", ".join(sorted(where))} select job="{job}"; scraped: {jobs}'
-    # The same names as the local Prometheus (monitoring/prometheus.py: a job per service).
+    # The same names as the local Prometheus (monitoring/prometheus_config.py: a job per service).
     import dataclasses
 
-    from monitoring.prometheus import Targets
+    from monitoring.prometheus_config import Targets
 
     local = {f.name for f in dataclasses.fields(Targets)}
     assert local <= jobs, f"local jobs {local}, cluster jobs {jobs}"

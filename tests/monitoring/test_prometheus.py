@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from launch.prometheus import command
-from monitoring.prometheus import RULES, Targets, champion_rules, write_config
+from monitoring.prometheus_config import RULES, Targets, champion_rules, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_TESTS = ROOT / "monitoring" / "rules" / "bukva.rules.test.yml"
