@@ -15,12 +15,12 @@ def _main() -> None:
     import streamlit as st
 
     from bukva.settings import SettingsError
-    from frontend import collect, draw_page, model_card, monitoring, review, services
+    from frontend import collect, draw_page, model_card, monitoring, resources, review
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
     try:
-        services.settings()
+        resources.settings()
     except SettingsError as exc:  # a bad environment variable: say which, no stack trace
         st.error(str(exc))
         st.stop()
@@ -37,7 +37,7 @@ def _main() -> None:
             bind="query-params",
         )
     st.title(text(lang, "app_title"))
-    services.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
+    resources.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
     pages = [
         st.Page(
             lambda: draw_page.render(lang),

@@ -266,7 +266,7 @@ def test_model_page_shows_the_figures_and_the_generated_card(app_env: Path) -> N
 
 def test_outbox_is_under_home_or_in_temp_when_home_is_not_writable(tmp_path: Path) -> None:
     from bukva.settings import Settings
-    from frontend.services import outbox_dir
+    from frontend.resources import outbox_dir
 
     home = Settings.from_env({"BUKVA_HOME": str(tmp_path)})
     assert outbox_dir(home) == tmp_path / "feedback-outbox"

@@ -434,7 +434,7 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
 # Settings properties the frontend reads, and the variables they come from.
 SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
 # Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
-# (frontend/services.py), the metrics endpoint listens on all addresses by default, the
+# (frontend/resources.py), the metrics endpoint listens on all addresses by default, the
 # feedback rate limit (20 a minute) is no laptop default.
 FRONTEND_DEFAULTS_OK = {
     "BUKVA_FEEDBACK_OUTBOX",
