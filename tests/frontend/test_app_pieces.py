@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.preprocess import ImageError
 from frontend import answer, draw_page, model_card
+from frontend.counters import FrontendMetrics
 from frontend.i18n import TEXT, text
-from frontend.metrics import FrontendMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from frontend.metrics import FrontendMetrics, serve
+from frontend.counters import FrontendMetrics, serve
 from frontend.monitoring import Prometheus, PrometheusUnavailable, confidence_histogram
 from monitoring.prometheus_config import RULES, Targets, champion_rules, render_config
 
