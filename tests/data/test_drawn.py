@@ -14,7 +14,7 @@ from pipelines.common import StageError
 from pipelines.data import Dataset
 from pipelines.pen_paths import NONE, cell_path, keep_on_canvas, paint
 from pipelines.sources import fonts
-from pipelines.training import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
+from pipelines.fit import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
 
 
 def test_training_and_evaluation_fonts_are_disjoint_and_cover_every_glyph():
