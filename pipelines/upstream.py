@@ -17,7 +17,7 @@ A download builds that folder in the cache (`BUKVA_DATA_CACHE`, default `~/.cach
 - MNIST: the t10k images and labels from a public mirror (base URL `BUKVA_MNIST_URL`), checked
   against the MD5s MNIST publishes, cut to the first 8000 digits like the local mirror.
 
-Either way `ingest` writes the same data/raw, byte for byte (tests/data/test_fetch.py checks it
+Either way `ingest` writes the same data/raw, byte for byte (tests/data/test_upstream.py checks it
 against a loopback server laid out like the upstream hosts). The downloads stay in the cache:
 a second run makes no request.
 """
