@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from bukva.network import BukvaNet
 from pipelines.common import load_params
-from pipelines.training import TrainParams
+from pipelines.fit import TrainParams
 
 torch.set_num_threads(1)
 if os.environ.get("BUKVA_NO_ONEDNN"):

@@ -15,16 +15,16 @@ def _main() -> None:
     import streamlit as st
 
     from bukva.settings import SettingsError
-    from frontend import collect, draw, model_card, monitoring, review, services
+    from frontend import collect, draw_page, model_card, monitoring, resources, review
     from frontend.i18n import DEFAULT_LANGUAGE, LANGUAGES, text
 
     st.set_page_config(page_title="Bukva", page_icon=":material/draw:", layout="wide")
     try:
-        services.settings()
+        resources.settings()
     except SettingsError as exc:  # a bad environment variable: say which, no stack trace
         st.error(str(exc))
         st.stop()
-    st.html(f"<style>{draw.ANSWER_CSS}</style>")
+    st.html(f"<style>{draw_page.ANSWER_CSS}</style>")
     with st.sidebar:
         # `?lang=en` in the URL picks the language too (and the toggle keeps it there).
         lang = st.segmented_control(
@@ -37,10 +37,10 @@ def _main() -> None:
             bind="query-params",
         )
     st.title(text(lang, "app_title"))
-    services.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
+    resources.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
     pages = [
         st.Page(
-            lambda: draw.render(lang),
+            lambda: draw_page.render(lang),
             title=text(lang, "page_draw"),
             icon=":material/draw:",
             url_path="draw",

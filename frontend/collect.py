@@ -23,7 +23,7 @@ from bukva.alphabet import CLASSES, is_digit
 from bukva.geometry import GUIDES
 from bukva.preprocess import ImageError
 from bukva.storage import StoreUnavailable, feedback_counts
-from frontend import canvas, draw, feedback, services
+from frontend import canvas, draw_page, feedback, resources
 from frontend.client import InferenceError, InferenceUnavailable
 from frontend.i18n import text
 
@@ -90,13 +90,13 @@ def choose_prompt(weights: Mapping[str, float], rng: random.Random) -> Prompt:
 
 def _counts() -> dict[str, int]:
     try:
-        return dict(feedback_counts(services.feedback_store()))
+        return dict(feedback_counts(resources.feedback_store()))
     except (StoreUnavailable, ValueError, OSError):
         return {}  # the store is down or misconfigured: weigh by accuracy alone
 
 
 def next_prompt() -> Prompt:
-    weights = prompt_weights(class_accuracy(services.settings().home), _counts())
+    weights = prompt_weights(class_accuracy(resources.settings().home), _counts())
     prompt = choose_prompt(weights, random.Random())
     st.session_state[PROMPT_KEY] = prompt
     return prompt
@@ -121,7 +121,7 @@ def render(lang: str) -> None:
     prompt = st.session_state.get(PROMPT_KEY) or next_prompt()
     st.markdown(f"### {text(lang, 'collect_prompt', char=_describe(lang, prompt))}")
     st.caption(text(lang, "collect_count", n=st.session_state.get(COUNT_KEY, 0)))
-    labels = {key: text(lang, key) for key in draw.CANVAS_LABELS}
+    labels = {key: text(lang, key) for key in draw_page.CANVAS_LABELS}
     strokes = canvas.drawing_canvas(labels, GUIDES, None, key=KEY)
     if strokes.error:
         st.error(text(lang, "refused", reason=strokes.error))
@@ -134,9 +134,9 @@ def render(lang: str) -> None:
 
 
 def _save(lang: str, prompt: Prompt, strokes: canvas.CanvasDrawing) -> None:
-    drawing = draw.read_drawing(strokes.png)
+    drawing = draw_page.read_drawing(strokes.png)
     try:
-        image = draw.read_image(drawing.png) if drawing is not None else None
+        image = draw_page.read_image(drawing.png) if drawing is not None else None
     except (ImageError, OSError) as exc:
         st.error(text(lang, "refused", reason=exc))
         return
@@ -144,7 +144,7 @@ def _save(lang: str, prompt: Prompt, strokes: canvas.CanvasDrawing) -> None:
         st.info(text(lang, "collect_nothing"))
         return
     try:
-        prediction = services.inference_client().predict(drawing.png, prompt.mode)
+        prediction = resources.inference_client().predict(drawing.png, prompt.mode)
     except (InferenceUnavailable, InferenceError):
         prediction = None  # stored without the model's answer: the label is the prompt's
     kind, message, record = feedback.submit(

@@ -26,7 +26,7 @@ from bukva.storage import (
     canonical_image,
     label_probability,
 )
-from frontend import services
+from frontend import resources
 from frontend.client import Prediction
 from frontend.i18n import text
 
@@ -57,7 +57,7 @@ def submit(
     when nothing was stored or queued)."""
     now = time.time()
     times = [t for t in st.session_state.get(TIMES_KEY, []) if now - t < WINDOW_S]
-    limit = services.settings().bukva_feedback_per_minute
+    limit = resources.settings().bukva_feedback_per_minute
     wait = rate_wait(times, now, limit)
     if wait > 0:
         message = text(lang, "rate_limited", count=len(times), limit=limit, wait=math.ceil(wait))
@@ -83,13 +83,13 @@ def submit(
             label_probability=label_probability(label, labels, probabilities),
             prompt=prompt,
         )
-        delivery = services.outbox().submit(record, drawing.png)
+        delivery = resources.outbox().submit(record, drawing.png)
     except OutboxFull as exc:
         return "warning", text(lang, "outbox_full", reason=exc), None
     except (OSError, StoreUnavailable, ValueError, InvalidRecord) as exc:
         return "error", text(lang, "save_failed", reason=exc), None
     st.session_state[TIMES_KEY] = [*times, now]
-    services.metrics().record_feedback(record.agrees, delivery.stored)
+    resources.metrics().record_feedback(record.agrees, delivery.stored)
     if delivery.stored:
         return "success", text(lang, "saved", text=record.text), record
     return "warning", text(lang, "queued", text=record.text, pending=delivery.pending), record
@@ -97,6 +97,6 @@ def submit(
 
 def _served_version() -> str:
     try:
-        return services.served_model_version(services.settings().bukva_inference_url)
+        return resources.served_model_version(resources.settings().bukva_inference_url)
     except Exception:  # the service is down: the record says "unknown"
         return ""

@@ -25,7 +25,7 @@ import streamlit as st
 from bukva import registry
 from bukva.alphabet import CLASSES
 from bukva.storage import StoreUnavailable, feedback_counts, reviewed_from_tags
-from frontend import services
+from frontend import resources
 from frontend.i18n import text
 
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg")
@@ -164,14 +164,14 @@ def champion(tracking_uri: str) -> dict[str, Any]:
 @st.cache_data(ttl=30, show_spinner=False)
 def counts_per_character(location: str) -> dict[str, int]:
     """Feedback records per class (cached briefly: listing a bucket is not free)."""
-    counts = feedback_counts(services.feedback_store())
+    counts = feedback_counts(resources.feedback_store())
     return {c: counts.get(c, 0) for c in CLASSES}
 
 
 def _show_versions(lang: str) -> dict[str, Any]:
-    config = services.settings()
+    config = resources.settings()
     info = champion(config.tracking_uri)
-    served = services.served_model_version(config.bukva_inference_url)
+    served = resources.served_model_version(config.bukva_inference_url)
     unknown = text(lang, "unknown")
     left, right = st.columns(2)
     left.metric(text(lang, "model_version"), info.get("version") or unknown)
@@ -237,7 +237,7 @@ def _show_confusion(lang: str, home: Path) -> None:
 def _show_feedback(lang: str) -> None:
     st.markdown(f"#### {text(lang, 'feedback_counts')}")
     try:
-        store = services.feedback_store()
+        store = resources.feedback_store()
     except ValueError as exc:  # BUKVA_FEEDBACK_URI is not a folder or an s3:// URI
         st.error(text(lang, "store_config", reason=exc))
         return
@@ -293,7 +293,7 @@ def _show_learned_from(lang: str, info: dict[str, Any]) -> None:
 def render(lang: str) -> None:
     """The whole model page."""
     st.subheader(text(lang, "model_title"))
-    home = services.settings().home
+    home = resources.settings().home
     info = _show_versions(lang)
     _show_metrics(lang, home, info)
     _show_card(lang, home, info)

@@ -27,7 +27,7 @@ from bukva.storage import (
     set_review,
     stored_records,
 )
-from frontend import services
+from frontend import resources
 from frontend.i18n import text
 
 PAGE_SIZE = 120  # drawings shown at once (the most doubtful); the rest after these are done
@@ -54,7 +54,7 @@ def render(lang: str) -> None:
     if notice:
         st.success(notice)
     try:
-        store = services.feedback_store()
+        store = resources.feedback_store()
         records, broken = _records(store)
     except ValueError as exc:
         st.error(text(lang, "store_config", reason=exc))
@@ -130,7 +130,7 @@ def _apply(lang: str, store: ObjectStore, shown: list[StoredRecord]) -> None:
 @st.cache_data(max_entries=2000, show_spinner=False)
 def _thumbnail(location: str, key: str) -> bytes:
     """A stored drawing (never changes: keys are fixed by the record id)."""
-    return services.feedback_store().get(key)
+    return resources.feedback_store().get(key)
 
 
 def _grid(lang: str, store: ObjectStore, rows: list[StoredRecord]) -> None:

@@ -1,7 +1,7 @@
 """`make prometheus`: a local Prometheus scraping the local services, in the foreground.
 
 `python -m launch.prometheus` writes run/prometheus/prometheus.yml and the champion's rules
-(`monitoring.prometheus` renders both) and runs Debian's `prometheus` on 127.0.0.1:9090 with
+(`monitoring.prometheus_config` renders both) and runs Debian's `prometheus` on 127.0.0.1:9090 with
 the rules in monitoring/rules/. `make up` starts the same process through `prometheus`.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bukva.settings import Settings, SettingsError
 from launch.processes import Process
-from monitoring.prometheus import Targets, champion_accuracy, write_config
+from monitoring.prometheus_config import Targets, champion_accuracy, write_config
 
 INSTALL_HINT = "Prometheus needs Debian's prometheus: apt-get install -y prometheus"
 

@@ -1,6 +1,6 @@
 """Fetch one file over HTTP(S) into a cache folder: retries, progress output, checksums.
 
-Used by `pipelines.fetch` (the public data sets). Standard library only (urllib), so the
+Used by `pipelines.upstream` (the public data sets). Standard library only (urllib), so the
 trainer image needs nothing more. Every failure is a `DownloadError` (a `StageError`) whose
 message names the URL, or the file whose checksum does not match, so the stage CLI prints one
 line and no traceback.

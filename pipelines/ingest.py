@@ -5,7 +5,7 @@ bounding box (after undoing the row/column swap) matches the ink; reports unlabe
 prints counts per class and case. Copies the fonts of the block-letter source
 (`pipelines.sources.fonts`) after checking each covers every letter and digit. A missing or
 malformed source stops with the path at fault. The raw data comes from a local mirror or,
-without one, from the public upstream (`pipelines.fetch`: params.yaml `ingest.source`).
+without one, from the public upstream (`pipelines.upstream`: params.yaml `ingest.source`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from bukva.alphabet import CLASSES, DIGITS
-from pipelines import fetch
+from pipelines import upstream
 from pipelines.common import StageError, load_params, log, run_cli, write_json
 from pipelines.sources import feedback as feedback_source
 from pipelines.sources import fonts, mnist, rukopys
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument(
         "--source",
         help="a data mirror folder, `auto` or `download` (default: params.yaml ingest.source; "
-        "see pipelines/fetch.py)",
+        "see pipelines/upstream.py)",
     )
     parser.add_argument("--out", default="data/raw", help="destination folder")
     parser.add_argument(
@@ -138,7 +138,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     params = load_params("ingest")
-    source = fetch.resolve(args.source if args.source is not None else params.get("source", ""))
+    source = upstream.resolve(args.source if args.source is not None else params.get("source", ""))
     feedback = args.feedback if args.feedback is not None else params.get("feedback") or ""
     font_dir = Path(params.get("fonts") or fonts.FONT_DIR)
     reviewed_only = bool(params.get("feedback_reviewed_only", True))

@@ -134,7 +134,7 @@ COMBINED = "combined"  # every image of every set together: what the promotion g
 
 def load_sets(prepared: Path, split: Path, drawn: Path) -> dict[str, Dataset]:
     """The three evaluation sets: the scanned test split, the test glyphs and digits redrawn
-    as canvas strokes, and the held-out fonts' block letters (`pipelines/drawn.py`)."""
+    as canvas strokes, and the held-out fonts' block letters (`pipelines/draw.py`)."""
     sets = {"scanned": load_splits(prepared, split)["test"]}
     for name in SETS[1:]:
         sets[name] = load_prepared(drawn / name)

@@ -1,6 +1,6 @@
 """Stage `pretrain`: the CNN body learns strokes on MNIST digits (training split only).
 
-Uses the same `pipelines.training.fit` as the `train` stage, restricted to digits; the
+Uses the same `pipelines.fit.fit` as the `train` stage, restricted to digits; the
 network shape (width, hidden, dropout, pool) comes from params.yaml's `train` section so the
 fine-tuning stage can start from these weights.
 """
@@ -15,8 +15,8 @@ from bukva.network import save
 from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, load_splits
+from pipelines.fit import NETWORK_SHAPE, TrainParams, fit, reporter
 from pipelines.tracking import stage_run
-from pipelines.training import NETWORK_SHAPE, TrainParams, fit, reporter
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Stage `train`: fine-tune the two-headed CNN on letters and digits.
 
-Trains on `pipelines.training.training_set` (the one builder `make tune` uses too): the training
+Trains on `pipelines.fit.training_set` (the one builder `make tune` uses too): the training
 split (scans) plus the `draw` stage's training drawings (canvas redrawings, font block letters),
 and, when `synthetic_capitals` is on, small cursive shapes at capital size as capitals. The body
 starts from the `pretrain` stage's weights, both heads fresh; the loop is
-`pipelines.training.fit`, the knobs are params.yaml's `train` section (`TrainParams`). Writes
+`pipelines.fit.fit`, the knobs are params.yaml's `train` section (`TrainParams`). Writes
 models/model/ (safetensors + config.json with the MLflow run id) and logs the run.
 """
 
@@ -19,8 +19,8 @@ from bukva.storage import PROVENANCE_TAG, provenance_tag
 from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, feedback_used, load_splits
+from pipelines.fit import TrainParams, body_state, fit, reporter, training_set
 from pipelines.tracking import stage_run
-from pipelines.training import TrainParams, body_state, fit, reporter, training_set
 
 FEEDBACK_USED_FILE = "feedback_used.json"  # the run's artifact: id -> sha256, label, case, review
 

@@ -6,7 +6,7 @@ Searched: optimizer, learning rate (its range depends on the optimizer) and sche
 decay, augmentation strength, network width, and the training material: the in-class shares of
 scans, canvas redrawings and font block letters (`mix_*`) and the synthetic capitals. Every
 trial trains on what the `train` stage trains on, built by the same function
-(`pipelines.training.training_set`), for a short budget (`--epochs`, default 4) from scratch
+(`pipelines.fit.training_set`), for a short budget (`--epochs`, default 4) from scratch
 with the pipeline's other `train` values; the first trial of a new study is those hand-set
 values, so the study says whether tuning beat them at equal cost.
 
@@ -125,14 +125,14 @@ def run_study(
             it (`training_set`: the material depends on the searched knobs).
         val_set: what every epoch is measured on (the combined evaluation set).
         init_state: pretrained weights; when given, width is not searched (it must match).
-        fit_fn: the training function (default `pipelines.training.fit`).
+        fit_fn: the training function (default `pipelines.fit.fit`).
     Returns:
         The study.
     """
     import mlflow
     import optuna
 
-    from pipelines.training import epoch_line, fit
+    from pipelines.fit import epoch_line, fit
 
     fit_fn = fit_fn or fit
     widths = None if init_state is not None else widths_for(base.width)
@@ -264,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     from bukva.network import load
+    from pipelines.fit import TrainParams, training_set
     from pipelines.metrics import combined_set, load_sets
-    from pipelines.training import TrainParams, training_set
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress lines suffice
     base = TrainParams.from_dict(load_params("train", args.params))

@@ -52,7 +52,7 @@ def suggest(trial: Any, widths: tuple[int, ...] | None = WIDTHS) -> dict[str, An
         "weight_decay": trial.suggest_float("weight_decay", 1e-5, 5e-2, log=True),
         "aug_strength": trial.suggest_float("aug_strength", 0.0, 1.5),
     }
-    # The training material (pipelines.training.training_set): the in-class shares of canvas
+    # The training material (pipelines.fit.training_set): the in-class shares of canvas
     # redrawings and font block letters, scans the rest; synthetic capitals on or off.
     drawn = trial.suggest_float("mix_drawn", 0.0, MIX_MAX)
     fonts = trial.suggest_float("mix_fonts", 0.0, MIX_MAX)

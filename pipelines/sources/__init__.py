@@ -10,7 +10,7 @@ Every source module has:
   `mnist.read_mnist` / `copy`, `feedback.collect`, `fonts.check` / `copy`).
 
 `fonts` (block letters from Debian fonts) is ingested but not prepared: the `draw` stage
-(`pipelines/drawn.py`) renders its glyphs as canvas strokes after the split.
+(`pipelines/draw.py`) renders its glyphs as canvas strokes after the split.
 
 `PREPARED` is the order in which `prepare` writes them (row order of index.csv). The split
 stage stratifies by source and draws strata in sorted order from one seeded generator, so

@@ -3,7 +3,7 @@
 Rukopys holds only cursive handwriting, yet many people print block letters on a screen. This
 source takes every letter (both cases) and digit from Debian fonts with Cyrillic, finds each
 glyph's pen path (`bukva.strokes.centre_lines` of the filled glyph) and redraws it with the
-canvas's round brush (`pipelines.redraw`), with random slant, proportions and wobble. Glyphs
+canvas's round brush (`pipelines.pen_paths`), with random slant, proportions and wobble. Glyphs
 stand on the canvas's guide lines (`bukva.geometry.GUIDES`): capitals and digits at cap height,
 small letters at x-height, so the case head learns size as the canvas's guides teach it.
 
@@ -30,7 +30,7 @@ from bukva.alphabet import DIGITS, LETTERS
 from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.strokes import centre_lines
 from pipelines.common import StageError
-from pipelines.redraw import Jitter, draw, jitter, keep_on_canvas
+from pipelines.pen_paths import Jitter, jitter, keep_on_canvas, paint
 
 NAME = "fonts"
 FONT_DIR = Path(__file__).resolve().parent / "font_files"  # the fonts shipped with the code
@@ -170,7 +170,7 @@ def drawings(path: str, copies: int, seed: int, amount: Jitter) -> list[tuple[st
             # Marks above capitals (Ї's dots, Й's breve, Ґ's upturn) stand near the canvas top:
             # jitter pushed them off it in about half the drawings, which then were І, И, Г.
             path_on_canvas = keep_on_canvas(jitter(base, rng, amount, anchor), margin)
-            out.append((glyph.char, draw(path_on_canvas, rng, amount)))
+            out.append((glyph.char, paint(path_on_canvas, rng, amount)))
     return out
 
 

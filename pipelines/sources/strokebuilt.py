@@ -9,7 +9,7 @@ with that variation, on the app's canvas with its brush (`bukva.strokes.render`)
 guide lines (`bukva.geometry.GUIDES`): capitals and digits at cap height, small letters at
 x-height, ascenders, dots, breves and tails beyond them.
 
-Nothing is read from disk: the `draw` stage (`pipelines/drawn.py`) adds `draw.strokebuilt_copies`
+Nothing is read from disk: the `draw` stage (`pipelines/draw.py`) adds `draw.strokebuilt_copies`
 drawings of each glyph to data/drawn/train. Every drawing comes from a seeded generator, so the
 same seed gives the same pixels on every machine.
 """
@@ -23,14 +23,14 @@ import numpy as np
 from bukva.alphabet import DIGITS, LETTERS
 from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.strokes import render
-from pipelines.redraw import Jitter, jitter, keep_on_canvas
+from pipelines.pen_paths import Jitter, jitter, keep_on_canvas
 from pipelines.sources.strokebuilt_shapes import STEP, Hand, shape
 
 NAME = "strokebuilt"
 FILE = "pipelines/sources/strokebuilt_shapes.py"  # the `file` column of its records
 CHARS = DIGITS + LETTERS + LETTERS.upper()  # 76 glyphs
 
-# The whole drawing: lean, turn, size, proportions and place on the guides (`pipelines.redraw`).
+# The whole drawing: lean, turn, size, proportions and place on the guides (`pipelines.pen_paths`).
 HAND = Jitter(
     slant=0.22, rotation=0.07, scale=0.15, aspect=0.18, shift=0.06, wobble=0.0, brush=0.15
 )

@@ -94,7 +94,7 @@ class Settings:
     kserve_loglevel: str = "WARNING"
     # True: the servers log a latency trace line per request (kserve.trace, seen at INFO).
     bukva_request_trace: bool = False
-    # `ingest` without a local mirror (pipelines/fetch.py): where downloads are cached and the
+    # `ingest` without a local mirror (pipelines/upstream.py): where downloads are cached and the
     # upstream hosts' base URLs (tests point them at a loopback server).
     bukva_data_cache: Path = field(default_factory=_cache_default)
     bukva_rukopys_url: str = "https://codeload.github.com"

@@ -33,7 +33,7 @@ from launch.serve import mlflow_ui
 from tests.support.s3 import MotoS3
 
 from .canvas import WS_PROBE
-from .services import ROOT, Process, streamlit_app, v2_server
+from .servers import ROOT, Process, streamlit_app, v2_server
 from .stub_transformer import StubTransformer
 
 if str(ROOT) not in sys.path:  # model/ and frontend/ are top-level packages

@@ -12,9 +12,9 @@ from bukva.geometry import CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.preprocess import normalize_with_geometry, to_ink
 from pipelines.common import StageError
 from pipelines.data import Dataset
-from pipelines.redraw import NONE, cell_path, draw, keep_on_canvas
+from pipelines.pen_paths import NONE, cell_path, keep_on_canvas, paint
 from pipelines.sources import fonts
-from pipelines.training import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
+from pipelines.fit import SMALL_SHAPE_CAPITALS, sampling_weights, with_synthetic_capitals
 
 
 def test_training_and_evaluation_fonts_are_disjoint_and_cover_every_glyph():
@@ -79,7 +79,7 @@ def test_keep_on_canvas_moves_and_only_then_shrinks():
 def test_a_cell_redrawn_keeps_its_size_in_the_frame():
     cell = np.full((200, 200), 255, np.uint8)
     cell[60:140, 92:95] = 0  # a thin pen stroke 80 px high in the 200 px cell
-    canvas = draw(cell_path(to_ink(cell)))
+    canvas = paint(cell_path(to_ink(cell)))
     _, geometry = normalize_with_geometry(canvas)
     assert geometry.height == pytest.approx(0.4 + 18 / 280, abs=0.02)  # 80/200, plus the brush
     assert geometry.centre_y == pytest.approx(0.5, abs=0.01)

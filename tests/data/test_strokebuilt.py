@@ -9,8 +9,8 @@ import pytest
 from bukva.alphabet import CLASSES, DIGITS, LETTERS
 from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE, CAP_HEIGHT, GUIDES, X_HEIGHT
 from bukva.preprocess import normalize_with_geometry
-from pipelines.drawn import _run, stroke_jobs
-from pipelines.redraw import NONE
+from pipelines.draw import _run, stroke_jobs
+from pipelines.pen_paths import NONE
 from pipelines.sources import strokebuilt
 from pipelines.sources.strokebuilt_shapes import Hand, zhe
 

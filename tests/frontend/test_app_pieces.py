@@ -18,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from bukva.geometry import BRUSH_WIDTH, CANVAS_SIDE
 from bukva.preprocess import ImageError
-from frontend import answer, draw, model_card
+from frontend import answer, draw_page, model_card
+from frontend.counters import FrontendMetrics
 from frontend.i18n import TEXT, text
-from frontend.metrics import FrontendMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,27 +50,27 @@ def test_both_languages_have_every_text_with_the_same_placeholders() -> None:
 
 def test_a_drawing_is_known_by_its_png_and_not_decoded_to_be_answered() -> None:
     png = canvas_png([(140, 40, 140, 240)])
-    drawing = draw.read_drawing(png)
+    drawing = draw_page.read_drawing(png)
     assert drawing is not None and drawing.png is png
-    assert drawing.digest == draw.read_drawing(png).digest
-    assert drawing.digest != draw.read_drawing(canvas_png([(40, 140, 240, 140)])).digest
+    assert drawing.digest == draw_page.read_drawing(png).digest
+    assert drawing.digest != draw_page.read_drawing(canvas_png([(40, 140, 240, 140)])).digest
     # the transformer reads it (and refuses what is not an image): the app passes it on as is
-    assert draw.read_drawing(b"not a png").png == b"not a png"
-    assert draw.read_drawing(None) is None and draw.read_drawing(b"") is None
+    assert draw_page.read_drawing(b"not a png").png == b"not a png"
+    assert draw_page.read_drawing(None) is None and draw_page.read_drawing(b"") is None
 
 
 def test_the_save_paths_decode_the_drawing_and_find_blank_ones() -> None:
-    image = draw.read_image(canvas_png([(140, 40, 140, 240)]))
+    image = draw_page.read_image(canvas_png([(140, 40, 140, 240)]))
     assert image is not None and image.size == (CANVAS_SIDE, CANVAS_SIDE)
-    assert draw.read_image(canvas_png([])) is None  # no ink: nothing to store
+    assert draw_page.read_image(canvas_png([])) is None  # no ink: nothing to store
     with pytest.raises(ImageError):
-        draw.read_image(b"not a png")
+        draw_page.read_image(b"not a png")
 
 
 def test_the_preview_is_the_transformers_model_input_shown_sharp() -> None:
     seen = np.zeros((28, 28), dtype=np.float32)
     seen[4:24, 12:16], seen[0, 0] = 1.0, 0.5
-    preview = draw.preview_image(seen)
+    preview = draw_page.preview_image(seen)
     assert preview.size == (28, 28) and preview.mode == "L"
     pixels = np.asarray(preview)
     assert pixels[10, 13] == 255 and pixels[0, 0] == 127 and pixels[10, 0] == 0
@@ -266,7 +266,7 @@ def test_model_page_shows_the_figures_and_the_generated_card(app_env: Path) -> N
 
 def test_outbox_is_under_home_or_in_temp_when_home_is_not_writable(tmp_path: Path) -> None:
     from bukva.settings import Settings
-    from frontend.services import outbox_dir
+    from frontend.resources import outbox_dir
 
     home = Settings.from_env({"BUKVA_HOME": str(tmp_path)})
     assert outbox_dir(home) == tmp_path / "feedback-outbox"

@@ -221,9 +221,9 @@ def test_review_shows_the_unlikely_first_and_a_rejected_record_does_not_train(ho
 
 
 def draw_page() -> None:
-    from frontend import draw
+    from frontend import draw_page
 
-    draw.render("en")
+    draw_page.render("en")
 
 
 def test_drawing_page_refuses_an_oversized_payload_before_decoding_it(home: Path):

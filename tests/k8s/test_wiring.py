@@ -429,10 +429,10 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
     assert {"predictor", "transformer", "frontend"} <= jobs, targets
     for job, where in _selected_jobs().items():
         assert job in jobs, f'{", ".join(sorted(where))} select job="{job}"; scraped: {jobs}'
-    # The same names as the local Prometheus (monitoring/prometheus.py: a job per service).
+    # The same names as the local Prometheus (monitoring/prometheus_config.py: a job per service).
     import dataclasses
 
-    from monitoring.prometheus import Targets
+    from monitoring.prometheus_config import Targets
 
     local = {f.name for f in dataclasses.fields(Targets)}
     assert local <= jobs, f"local jobs {local}, cluster jobs {jobs}"
@@ -441,7 +441,7 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
 # Settings properties the frontend reads, and the variables they come from.
 SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
 # Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
-# (frontend/services.py), the metrics endpoint listens on all addresses by default, the
+# (frontend/resources.py), the metrics endpoint listens on all addresses by default, the
 # feedback rate limit (20 a minute) is no laptop default.
 FRONTEND_DEFAULTS_OK = {
     "BUKVA_FEEDBACK_OUTBOX",

@@ -8,9 +8,9 @@ import socket
 import httpx
 import pytest
 
-from frontend.metrics import FrontendMetrics, serve
+from frontend.counters import FrontendMetrics, serve
 from frontend.monitoring import Prometheus, PrometheusUnavailable, confidence_histogram
-from monitoring.prometheus import RULES, Targets, champion_rules, render_config
+from monitoring.prometheus_config import RULES, Targets, champion_rules, render_config
 
 
 def free_port() -> int:
@@ -90,7 +90,7 @@ def test_rendered_config_scrapes_each_service_and_loads_the_rules(tmp_path):
 def test_the_champions_accuracy_comes_from_its_registry_tag_else_the_report(
     tmp_path, monkeypatch
 ) -> None:
-    from monitoring.prometheus import champion_accuracy
+    from monitoring.prometheus_config import champion_accuracy
     from tests.support.mlflow_rest import mlflow_rest
 
     (tmp_path / "reports").mkdir()

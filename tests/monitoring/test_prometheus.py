@@ -2,7 +2,7 @@
 the real predictor, transformer and frontend metrics endpoint while drawings flow.
 
 The servers start as `make serve` starts them (launch.serve.running); the frontend's counters
-are the app's own (`FrontendMetrics` served by `frontend.metrics.serve`), incremented the way
+are the app's own (`FrontendMetrics` served by `frontend.counters.serve`), incremented the way
 the drawing page does for each drawing and each piece of feedback.
 """
 
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from launch.prometheus import command
-from monitoring.prometheus import RULES, Targets, champion_rules, write_config
+from monitoring.prometheus_config import RULES, Targets, champion_rules, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_TESTS = ROOT / "monitoring" / "rules" / "bukva.rules.test.yml"
@@ -73,7 +73,7 @@ def serving(tmp_path_factory) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def frontend_metrics():
     """The app's counters, served on a free port exactly as the app serves them."""
-    from frontend.metrics import FrontendMetrics, serve
+    from frontend.counters import FrontendMetrics, serve
 
     counters = FrontendMetrics.create()
     port = free_port()

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from pipelines import tune
 from pipelines.common import StageError
 from pipelines.data import Dataset
-from pipelines.training import TrainParams, fit
+from pipelines.fit import TrainParams, fit
 from pipelines.tune_space import (
     suggest,
     train_values_of,

@@ -2,7 +2,7 @@
 
 - `BUKVA_TEST_DATA`, when set: that folder, a mirror of the same layout;
 - else `../shared/data` beside the checkout, when it exists (these machines, CI);
-- else the pinned public download (`pipelines.fetch`) into the cache (`BUKVA_DATA_CACHE`,
+- else the pinned public download (`pipelines.upstream`) into the cache (`BUKVA_DATA_CACHE`,
   default `~/.cache/bukva`): what a person with internet gets, checked against the same pins.
 
 Parallel test workers share one download: the first builds the cache's mirror under a file
@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from bukva.settings import Settings
-from pipelines import fetch
+from pipelines import upstream
 from pipelines.download import Fetcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ MARKER = "mirror.complete"
 def raw_data_dir(
     root: Path = ROOT,
     settings: Settings | None = None,
-    pins: fetch.Pins = fetch.PINS,
+    pins: upstream.Pins = upstream.PINS,
     fetcher: Fetcher | None = None,
 ) -> Path:
     """The raw data mirror for a checkout at `root` (see the module doc)."""
@@ -37,7 +37,7 @@ def raw_data_dir(
     mirror = root.parent / "shared" / "data"
     settings = settings or Settings.from_env()
     if (mirror / "rukopys").is_dir():
-        return fetch.resolve(fetch.AUTO, settings, fetcher, mirror, pins)
+        return upstream.resolve(upstream.AUTO, settings, fetcher, mirror, pins)
     cache = settings.bukva_data_cache
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(cache / "tests.lock"):
@@ -47,6 +47,6 @@ def raw_data_dir(
         if done and (built / "rukopys" / "glyphs.csv").is_file():
             return built
         marker.unlink(missing_ok=True)
-        path = fetch.resolve(fetch.AUTO, settings, fetcher, mirror, pins)
+        path = upstream.resolve(upstream.AUTO, settings, fetcher, mirror, pins)
         marker.write_text(stamp + "\n")
         return path

@@ -17,7 +17,7 @@ A download builds that folder in the cache (`BUKVA_DATA_CACHE`, default `~/.cach
 - MNIST: the t10k images and labels from a public mirror (base URL `BUKVA_MNIST_URL`), checked
   against the MD5s MNIST publishes, cut to the first 8000 digits like the local mirror.
 
-Either way `ingest` writes the same data/raw, byte for byte (tests/data/test_fetch.py checks it
+Either way `ingest` writes the same data/raw, byte for byte (tests/data/test_upstream.py checks it
 against a loopback server laid out like the upstream hosts). The downloads stay in the cache:
 a second run makes no request.
 """
@@ -55,7 +55,7 @@ class Pins:
     # glyphs.csv at that commit (1081 labelled glyphs).
     glyphs_sha256: str = "2cdf89b94912dd1ade3b78632913c15b4a400edb13e8f950d77b0f41a6f1a314"
     # rukopys_mirror.txt, and glyphs.csv cut to it (= the local mirror's glyphs.csv, 916 rows).
-    subset_sha256: str = "77596824210e0c14a5ca7650cd40f79dd3d1ca81dcb46330c971925694bea76e"
+    subset_sha256: str = "9babcbd2305d149362f5468561ddcc628b2cf7da2ed27fa21e9d74fdd2227410"
     table_sha256: str = "0253249c829bb68eacb4cf4f4e5c904fc68e35858dff007b2faa29dfe1521132"
     # MNIST's published MD5s of the t10k files.
     mnist_images_md5: str = "9fb629c4189551a2d022fa330f9573f3"

@@ -39,7 +39,7 @@ def render_config(targets: Targets, rule_files: list[Path], scrape_interval: str
         jobs.append(f"  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n")
     rules = "".join(f"  - {json.dumps(str(path))}\n" for path in rule_files)
     return (
-        "# Written by monitoring/prometheus.py; edit that, not this file.\n"
+        "# Written by monitoring/prometheus_config.py; edit that, not this file.\n"
         "global:\n"
         f"  scrape_interval: {scrape_interval}\n"
         f"  evaluation_interval: {scrape_interval}\n"
@@ -55,7 +55,7 @@ def champion_rules(accuracy: float | None) -> str:
     Without a known accuracy the group is empty, so the online-accuracy alert stays silent
     rather than comparing with a made-up number.
     """
-    head = "# Written by monitoring/prometheus.py from the model registry.\ngroups:\n"
+    head = "# Written by monitoring/prometheus_config.py from the model registry.\ngroups:\n"
     head += "  - name: bukva.champion\n    rules:"
     if accuracy is None:
         return head + " []\n"

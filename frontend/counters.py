@@ -1,6 +1,6 @@
 """Domain counters of the app, ready for a Prometheus `/metrics` endpoint.
 
-The counters live in their own registry (one per process, made by `services.metrics()`), so a
+The counters live in their own registry (one per process, made by `resources.metrics()`), so a
 Streamlit module reload never registers them twice. Expose them with
 `prometheus_client.start_http_server(port, registry=metrics.registry)` or
 `prometheus_client.generate_latest(metrics.registry)`.

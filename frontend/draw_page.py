@@ -28,7 +28,7 @@ from bukva.contract import STATUS_OK
 from bukva.geometry import GUIDES
 from bukva.preprocess import BlankImageError, ImageError, decode_image, normalize
 from bukva.storage import CANVAS_LIMITS
-from frontend import answer, canvas, feedback, services
+from frontend import answer, canvas, feedback, resources
 from frontend.client import InferenceError, InferenceUnavailable, Prediction
 from frontend.i18n import text
 
@@ -124,13 +124,13 @@ def _predict(drawing: Drawing, mode: str) -> tuple[Prediction, float]:
     cached = st.session_state.get("prediction")
     if cached and cached[0] == (drawing.digest, mode):
         return cached[1], 0.0
-    services.metrics().drawings.inc()
+    resources.metrics().drawings.inc()
     started = time.perf_counter()
     try:
-        prediction = services.inference_client().predict(drawing.png, mode, model_input=True)
+        prediction = resources.inference_client().predict(drawing.png, mode, model_input=True)
     except (InferenceUnavailable, InferenceError) as exc:
         reason = "unavailable" if isinstance(exc, InferenceUnavailable) else "error"
-        services.metrics().predictions_failed.labels(reason=reason).inc()
+        resources.metrics().predictions_failed.labels(reason=reason).inc()
         raise
     st.session_state["prediction"] = ((drawing.digest, mode), prediction)
     return prediction, (time.perf_counter() - started) * 1000
@@ -228,7 +228,7 @@ def _wait_for_service(lang: str, drawing: Drawing, mode: str) -> None:
     try:
         _predict(drawing, mode)
     except InferenceUnavailable:
-        url = services.settings().bukva_inference_url
+        url = resources.settings().bukva_inference_url
         st.warning(text(lang, "service_down", url=url))
         st.button(text(lang, "retry"), key="retry")
         return
@@ -250,10 +250,10 @@ def render(lang: str) -> None:
         getattr(messages, notice[0])(notice[1])
     # Made on the first page load, not on the first stroke: the outbox's retry thread starts
     # (delivering what an earlier run queued) and the first answer does not pay for set-up.
-    services.inference_client()
+    resources.inference_client()
     _warm_up()
     try:
-        pending = services.outbox().pending()
+        pending = resources.outbox().pending()
     except ValueError as exc:  # BUKVA_FEEDBACK_URI is not a folder or an s3:// URI
         messages.error(text(lang, "store_config", reason=exc))
     else:

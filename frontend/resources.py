@@ -17,7 +17,7 @@ import streamlit as st
 from bukva.settings import Settings
 from bukva.storage import FeedbackOutbox, ObjectStore, open_store
 from frontend.client import InferenceClient
-from frontend.metrics import FrontendMetrics, serve
+from frontend.counters import FrontendMetrics, serve
 
 RETRY_INTERVAL_S = 5.0
 

@@ -1,4 +1,4 @@
-"""The download path of `ingest` (pipelines/fetch.py) against a loopback HTTP server laid out
+"""The download path of `ingest` (pipelines/upstream.py) against a loopback HTTP server laid out
 like the upstream hosts: codeload.github.com's tar.gz of Rukopys (one `<repo>-<commit>/` top
 folder) and the MNIST mirror's gzip IDX files, both built from the local mirror.
 
@@ -27,14 +27,14 @@ import numpy as np
 import pytest
 
 from bukva.settings import Settings
-from pipelines import fetch
+from pipelines import upstream
 from pipelines.download import Checksum, DownloadError, Fetcher
 from pipelines.ingest import ingest
 from pipelines.sources.mnist import MNIST_IMAGES, MNIST_LABELS
 from tests.conftest import ROOT
 
-COMMIT = fetch.PINS.rukopys_commit
-RUKOPYS_PATH = f"/{fetch.PINS.rukopys_repo}/tar.gz/{COMMIT}"
+COMMIT = upstream.PINS.rukopys_commit
+RUKOPYS_PATH = f"/{upstream.PINS.rukopys_repo}/tar.gz/{COMMIT}"
 MNIST_PATHS = ("/mnist/t10k-images-idx3-ubyte.gz", "/mnist/t10k-labels-idx1-ubyte.gz")
 HELD_BACK = (  # upstream rows the mirror does not hold (their PNGs are in the archive)
     "а,a,a,False,italic,False,60,140,60,140,80,80,glyphs/a-900.png\n",
@@ -55,7 +55,7 @@ def _upstream_table(mirror: Path) -> bytes:
 def _codeload_tarball(mirror: Path, table: bytes) -> bytes:
     """What codeload.github.com/<owner>/<repo>/tar.gz/<commit> answers: every file of the
     repository under <repo>-<commit>/."""
-    top = f"{fetch.PINS.rukopys_repo.split('/')[1]}-{COMMIT}"
+    top = f"{upstream.PINS.rukopys_repo.split('/')[1]}-{COMMIT}"
     some_png = next((mirror / "rukopys" / "glyphs").glob("*.png")).read_bytes()
     files = {"README.md": b"# Rukopys dataset\n", "glyphs.csv": table}
     files |= {f"glyphs/{p.name}": p.read_bytes() for p in (mirror / "rukopys/glyphs").iterdir()}
@@ -87,7 +87,7 @@ def _t10k(mirror: Path) -> dict[str, bytes]:
     }
 
 
-class Upstream:
+class Hosts:
     """The loopback server: `files` by URL path, a log of requested paths, and per-path HTTP
     errors to answer before the real content (`fail`)."""
 
@@ -95,18 +95,18 @@ class Upstream:
         self.files = files
         self.requests: list[str] = []
         self.fail: dict[str, list[int]] = {}
-        upstream = self
+        hosts = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                upstream.requests.append(self.path)
-                if upstream.fail.get(self.path):
-                    self.send_error(upstream.fail[self.path].pop(0))
+                hosts.requests.append(self.path)
+                if hosts.fail.get(self.path):
+                    self.send_error(hosts.fail[self.path].pop(0))
                     return
-                if self.path not in upstream.files:
+                if self.path not in hosts.files:
                     self.send_error(404)
                     return
-                body = upstream.files[self.path]
+                body = hosts.files[self.path]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-gzip")
                 self.send_header("Content-Length", str(len(body)))
@@ -135,26 +135,26 @@ def served(raw_data):
     """The server and the pins of what it serves."""
     table = _upstream_table(raw_data)
     t10k = _t10k(raw_data)
-    upstream = Upstream(
+    hosts = Hosts(
         {RUKOPYS_PATH: _codeload_tarball(raw_data, table)}
         | {f"/mnist/{name}": data for name, data in t10k.items()}
     )
     pins = replace(
-        fetch.PINS,
+        upstream.PINS,
         glyphs_sha256=hashlib.sha256(table).hexdigest(),
         mnist_images_md5=hashlib.md5(t10k["t10k-images-idx3-ubyte.gz"]).hexdigest(),
         mnist_labels_md5=hashlib.md5(t10k["t10k-labels-idx1-ubyte.gz"]).hexdigest(),
     )
-    upstream.thread.start()
+    hosts.thread.start()
     try:
-        yield upstream, pins
+        yield hosts, pins
     finally:
-        upstream.server.shutdown()
-        upstream.server.server_close()
+        hosts.server.shutdown()
+        hosts.server.server_close()
 
 
 @pytest.fixture
-def upstream(served):
+def hosts(served):
     server, _ = served
     server.requests.clear()
     server.fail.clear()
@@ -173,10 +173,10 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_pins_describe_the_local_mirror(raw_data):
     """The pinned subset is the mirror's file list, and the pinned cuts are its files."""
     names = {f"glyphs/{p.name}" for p in (raw_data / "rukopys" / "glyphs").iterdir()}
-    assert set(fetch.read_subset()) == names
+    assert set(upstream.read_subset()) == names
     table = (raw_data / "rukopys" / "glyphs.csv").read_bytes()
-    assert hashlib.sha256(table).hexdigest() == fetch.PINS.table_sha256
-    for _, _, ours, sha256 in fetch.PINS.mnist_files():
+    assert hashlib.sha256(table).hexdigest() == upstream.PINS.table_sha256
+    for _, _, ours, sha256 in upstream.PINS.mnist_files():
         data = gzip.decompress((raw_data / "mnist" / ours).read_bytes())
         assert hashlib.sha256(data).hexdigest() == sha256
 
@@ -184,19 +184,19 @@ def test_pins_describe_the_local_mirror(raw_data):
 @pytest.fixture(scope="module")
 def first_run(served, tmp_path_factory):
     """One download into an empty cache: (cache, fetched folder, requests, output)."""
-    upstream, pins = served
-    upstream.requests.clear()
+    hosts, pins = served
+    hosts.requests.clear()
     root = tmp_path_factory.mktemp("first-run")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        fetched = fetch.fetch(root / "fetched", upstream.settings(root / "cache"), pins, QUICK)
-    return root / "cache", fetched, list(upstream.requests), out.getvalue()
+        fetched = upstream.fetch(root / "fetched", hosts.settings(root / "cache"), pins, QUICK)
+    return root / "cache", fetched, list(hosts.requests), out.getvalue()
 
 
-def test_download_gives_the_mirrors_data_raw_byte_for_byte(first_run, upstream, raw_data, tmp_path):
+def test_download_gives_the_mirrors_data_raw_byte_for_byte(first_run, hosts, raw_data, tmp_path):
     _, fetched, requests, out = first_run
     assert sorted(requests) == sorted([RUKOPYS_PATH, *MNIST_PATHS])
-    assert f"downloading {upstream.url}{RUKOPYS_PATH}" in out and " MB" in out  # progress
+    assert f"downloading {hosts.url}{RUKOPYS_PATH}" in out and " MB" in out  # progress
     assert "a-900.png" not in (fetched / "rukopys" / "glyphs.csv").read_text()
 
     from_mirror = ingest(raw_data, tmp_path / "raw-mirror")
@@ -208,14 +208,14 @@ def test_download_gives_the_mirrors_data_raw_byte_for_byte(first_run, upstream, 
     assert [k for k in mirror_tree if download_tree[k] != mirror_tree[k]] == []
 
 
-def test_second_run_is_served_from_the_cache(first_run, upstream, pins, tmp_path):
+def test_second_run_is_served_from_the_cache(first_run, hosts, pins, tmp_path):
     cache, fetched, _, _ = first_run
-    again = fetch.fetch(tmp_path / "again", upstream.settings(cache), pins, QUICK)
-    assert upstream.requests == []
+    again = upstream.fetch(tmp_path / "again", hosts.settings(cache), pins, QUICK)
+    assert hosts.requests == []
     assert _tree(again) == _tree(fetched)
 
 
-def test_a_corrupted_cache_is_downloaded_again(first_run, upstream, pins, tmp_path):
+def test_a_corrupted_cache_is_downloaded_again(first_run, hosts, pins, tmp_path):
     cache, fetched, _, _ = first_run
     shutil.copytree(cache, tmp_path / "cache")
     downloads = tmp_path / "cache" / "downloads"
@@ -223,24 +223,24 @@ def test_a_corrupted_cache_is_downloaded_again(first_run, upstream, pins, tmp_pa
         (downloads / name).write_bytes(b"junk")
     archive = downloads / f"rukopys-dataset-{COMMIT}.tar.gz"
     archive.write_bytes(archive.read_bytes()[:1000])
-    again = fetch.fetch(tmp_path / "again", upstream.settings(tmp_path / "cache"), pins, QUICK)
-    assert sorted(upstream.requests) == sorted([RUKOPYS_PATH, MNIST_PATHS[1]])
+    again = upstream.fetch(tmp_path / "again", hosts.settings(tmp_path / "cache"), pins, QUICK)
+    assert sorted(hosts.requests) == sorted([RUKOPYS_PATH, MNIST_PATHS[1]])
     assert _tree(again) == _tree(fetched)
 
 
-def test_a_transient_503_is_retried(upstream, pins, tmp_path, capsys):
-    upstream.fail[MNIST_PATHS[1]] = [503, 502]
+def test_a_transient_503_is_retried(hosts, pins, tmp_path, capsys):
+    hosts.fail[MNIST_PATHS[1]] = [503, 502]
     checksum = Checksum("md5", pins.mnist_labels_md5)
-    QUICK.get(upstream.url + MNIST_PATHS[1], tmp_path / "labels.gz", checksum)
-    assert upstream.requests == [MNIST_PATHS[1]] * 3
+    QUICK.get(hosts.url + MNIST_PATHS[1], tmp_path / "labels.gz", checksum)
+    assert hosts.requests == [MNIST_PATHS[1]] * 3
     out = capsys.readouterr().out
-    assert f"{upstream.url}{MNIST_PATHS[1]}: HTTP 503" in out and "retry 2/2" in out
+    assert f"{hosts.url}{MNIST_PATHS[1]}: HTTP 503" in out and "retry 2/2" in out
 
 
-def test_a_missing_file_is_not_retried(upstream, pins, tmp_path):
-    with pytest.raises(DownloadError, match=f"cannot download {upstream.url}/nowhere/.*404"):
-        fetch.fetch_mnist(tmp_path / "m", tmp_path / "c", f"{upstream.url}/nowhere", pins, QUICK)
-    assert len(upstream.requests) == 1
+def test_a_missing_file_is_not_retried(hosts, pins, tmp_path):
+    with pytest.raises(DownloadError, match=f"cannot download {hosts.url}/nowhere/.*404"):
+        upstream.fetch_mnist(tmp_path / "m", tmp_path / "c", f"{hosts.url}/nowhere", pins, QUICK)
+    assert len(hosts.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -251,12 +251,12 @@ def test_a_missing_file_is_not_retried(upstream, pins, tmp_path):
     ],
 )
 def test_checksum_mismatch_names_the_file_and_keeps_it_not(
-    upstream, pins, tmp_path, change, named, download
+    hosts, pins, tmp_path, change, named, download
 ):
-    settings = upstream.settings(tmp_path / "cache")
+    settings = hosts.settings(tmp_path / "cache")
     with pytest.raises(DownloadError, match=f"checksum mismatch for {named}"):
-        fetch.fetch(tmp_path / "fetched", settings, replace(pins, **change), QUICK)
-    assert upstream.requests[-1] == download  # it stopped there
+        upstream.fetch(tmp_path / "fetched", settings, replace(pins, **change), QUICK)
+    assert hosts.requests[-1] == download  # it stopped there
     kept = [p.name for p in (tmp_path / "cache" / "downloads").iterdir()]
     assert kept == ([] if download == RUKOPYS_PATH else [f"rukopys-dataset-{COMMIT}.tar.gz"])
 
@@ -298,29 +298,29 @@ def test_a_silent_server_times_out_instead_of_hanging(tmp_path):
         assert time.monotonic() - started < 5
 
 
-def test_auto_takes_the_mirror_when_there_is_one(upstream, raw_data, tmp_path, monkeypatch):
+def test_auto_takes_the_mirror_when_there_is_one(hosts, raw_data, tmp_path, monkeypatch):
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(raw_data.resolve(), True)
     (tmp_path / "project").mkdir()
     monkeypatch.chdir(tmp_path / "project")
-    settings = upstream.settings(tmp_path / "cache")
-    assert fetch.resolve("auto", settings, QUICK) == fetch.DEFAULT_MIRROR
-    assert fetch.resolve("/some/mirror", settings, QUICK) == Path("/some/mirror")
-    assert upstream.requests == []
+    settings = hosts.settings(tmp_path / "cache")
+    assert upstream.resolve("auto", settings, QUICK) == upstream.DEFAULT_MIRROR
+    assert upstream.resolve("/some/mirror", settings, QUICK) == Path("/some/mirror")
+    assert hosts.requests == []
 
 
-def test_auto_downloads_without_a_mirror(upstream, tmp_path, monkeypatch):
+def test_auto_downloads_without_a_mirror(hosts, tmp_path, monkeypatch):
     """No ../shared/data: `auto` downloads (here the real pins meet the test's files, so the
     Rukopys table is refused, which proves the request went out)."""
     monkeypatch.chdir(tmp_path)
-    settings = upstream.settings(tmp_path / "cache")
+    settings = hosts.settings(tmp_path / "cache")
     with pytest.raises(DownloadError, match=r"checksum mismatch for glyphs\.csv"):
-        fetch.resolve("auto", settings, QUICK)
-    assert upstream.requests == [RUKOPYS_PATH]
+        upstream.resolve("auto", settings, QUICK)
+    assert hosts.requests == [RUKOPYS_PATH]
 
 
 def test_tests_without_a_mirror_read_the_pinned_download(
-    upstream, pins, raw_data, tmp_path, monkeypatch
+    hosts, pins, raw_data, tmp_path, monkeypatch
 ):
     """What `make test` does in a checkout with no ../shared/data beside it: the tests' raw data
     (tests/support/rawdata.py) is the pinned download, made once for every worker, and it
@@ -330,24 +330,24 @@ def test_tests_without_a_mirror_read_the_pinned_download(
     monkeypatch.delenv("BUKVA_TEST_DATA", raising=False)
     checkout = tmp_path / "work" / "bukva"  # nothing beside it
     checkout.mkdir(parents=True)
-    settings = upstream.settings(tmp_path / "cache")
+    settings = hosts.settings(tmp_path / "cache")
     found = raw_data_dir(checkout, settings, pins, QUICK)
     assert found == tmp_path / "cache" / "mirror"
-    assert sorted(upstream.requests) == sorted([RUKOPYS_PATH, *MNIST_PATHS])
-    upstream.requests.clear()
+    assert sorted(hosts.requests) == sorted([RUKOPYS_PATH, *MNIST_PATHS])
+    hosts.requests.clear()
     assert raw_data_dir(checkout, settings, pins, QUICK) == found  # the next worker, next run
-    assert upstream.requests == []
+    assert hosts.requests == []
     assert ingest(found, tmp_path / "raw-download") == ingest(raw_data, tmp_path / "raw-mirror")
     assert _tree(tmp_path / "raw-download") == _tree(tmp_path / "raw-mirror")
 
 
-def test_tests_take_the_mirror_beside_the_checkout(upstream, pins, raw_data, tmp_path, monkeypatch):
+def test_tests_take_the_mirror_beside_the_checkout(hosts, pins, raw_data, tmp_path, monkeypatch):
     from tests.support.rawdata import raw_data_dir
 
     monkeypatch.delenv("BUKVA_TEST_DATA", raising=False)
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(raw_data.resolve(), True)
     (tmp_path / "bukva").mkdir()
-    settings = upstream.settings(tmp_path / "cache")
+    settings = hosts.settings(tmp_path / "cache")
     assert raw_data_dir(tmp_path / "bukva", settings, pins, QUICK) == tmp_path / "shared" / "data"
-    assert upstream.requests == []
+    assert hosts.requests == []

@@ -2,7 +2,7 @@
 
 A pen path is an array of segments [M, 2, 2] (`bukva.strokes.centre_lines` finds them in ink).
 `place` maps a path from its source frame onto the 280x280 canvas; `jitter` bends it as a
-person's hand would (slant, rotation, proportions, a slow wobble along the strokes); `draw`
+person's hand would (slant, rotation, proportions, a slow wobble along the strokes); `paint`
 paints it with the canvas's round brush and returns the canvas pixels (black on white).
 
 Used three ways: scanned Rukopys glyphs redrawn as canvas strokes (cell 200x200 -> canvas, so
@@ -97,7 +97,7 @@ def keep_on_canvas(points: np.ndarray, margin: float, side: int = CANVAS_SIDE) -
     return (flat + shift).reshape(points.shape)
 
 
-def draw(
+def paint(
     segments: np.ndarray,
     rng: np.random.Generator | None = None,
     amount: Jitter = NONE,

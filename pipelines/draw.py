@@ -2,7 +2,7 @@
 
 People draw on the app's canvas with a round 18 px brush; the scans the project learns from
 were written with a pen. This stage redraws material as the canvas records it
-(`pipelines.redraw`, `bukva.strokes`), after the split, so every set is made only from the
+(`pipelines.pen_paths`, `bukva.strokes`), after the split, so every set is made only from the
 material it may see:
 
 - `train`: the training split's Rukopys glyphs and a share of its MNIST digits redrawn with
@@ -32,7 +32,7 @@ from bukva.alphabet import DIGITS
 from bukva.preprocess import normalize_with_geometry, to_ink
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import Record, make_record, read_index, read_split, write_prepared
-from pipelines.redraw import Jitter, cell_path, digit_path, draw, jitter
+from pipelines.pen_paths import Jitter, cell_path, digit_path, jitter, paint
 from pipelines.sources import fonts, mnist, rukopys, strokebuilt
 
 SETS = ("train", "canvas", "block")
@@ -66,7 +66,7 @@ def _glyph_job(job: tuple) -> list[Drawn]:
             file,
             row.label,
             upper,
-            draw(jitter(path, rng, amount), rng, amount),
+            paint(jitter(path, rng, amount), rng, amount),
         )
         for k in range(copies)
     ]
@@ -77,7 +77,7 @@ def _digit_job(job: tuple) -> list[Drawn]:
     pixels, label, file, item, seed, amount = job
     rng = np.random.default_rng(seed)
     path = digit_path(pixels.astype(np.float32) / 255.0)
-    canvas = draw(jitter(path, rng, amount), rng, amount)
+    canvas = paint(jitter(path, rng, amount), rng, amount)
     return [_finish("mnist-drawn", str(item), file, label, -1, canvas, item=item)]
 
 
