@@ -276,9 +276,15 @@ def _companions(args: argparse.Namespace, ports: Ports, settings: Settings) -> l
     found = [ui]
     if args.app:
         # The app reads the registry over HTTP (its model page): point it at the UI's server.
-        env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{args.mlflow_port}"} if ui else None
+        env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{args.mlflow_port}"} if ui else {}
+        # ... and calls the transformer and Prometheus this launcher starts, on the ports given.
+        if not args.no_servers:
+            host = shown_host(args.bind)
+            env["BUKVA_INFERENCE_URL"] = f"http://{host}:{ports.transformer_http}"
+        if args.prometheus:
+            env["BUKVA_PROMETHEUS_URL"] = f"http://{args.prometheus_listen}"
         log = None if args.no_servers else run / "app.log"
-        found.append(app(args.app_port, log, args.app_address, env))
+        found.append(app(args.app_port, log, args.app_address, env or None))
     if args.prometheus:
         from launch.prometheus import prometheus
 
