@@ -1,12 +1,14 @@
 """The collection page: the app asks for a character and case, the person draws it.
 
 The prompts go where the model needs clean labels most: each class is drawn with a weight
-that grows with its error on the held-out canvas drawings (`reports/per_class.json`, the
-`canvas` set when there is one) and shrinks with the feedback the store already has for it
-(`prompt_weights`). A letter's case is chosen at random. The drawing is stored with the
-prompt as its label (`source: collect`), the prompt itself, the mode that fits it (letters or
-digits) and the served model version; the model's answer is asked for, quietly, only to store
-its probability for the label (the Review page shows the least likely first).
+that grows with its error on the evaluation drawings (`reports/per_class.json`, the
+`combined` set when there is one: 30 or more images a letter, where the canvas set alone has
+2-8 and a letter's accuracy there moves a third with one drawing) and shrinks with the
+feedback the store already has for it (`prompt_weights`). A letter's case is chosen at
+random. The drawing is stored with the prompt as its label (`source: collect`), the prompt
+itself, the mode that fits it (letters or digits) and the served model version; the model's
+answer is asked for, quietly, only to store its probability for the label (the Review page
+shows the least likely first).
 """
 
 from __future__ import annotations
@@ -52,15 +54,16 @@ class Prompt:
 
 
 def class_accuracy(home: Path) -> dict[str, float]:
-    """Per-class test accuracy from reports/per_class.json: the `canvas` set (drawings like
-    the app's), else the mean over the sets; empty when there is no report."""
+    """Per-class test accuracy from reports/per_class.json: the `combined` set (every
+    evaluation image; steadier than any one set's handful of letters), else the mean over the
+    sets; empty when there is no report."""
     try:
         report = json.loads((home / "reports" / "per_class.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     sets = [v["per_class"] for v in report.values() if isinstance(v, dict) and "per_class" in v]
-    if isinstance(report.get("canvas"), dict) and "per_class" in report["canvas"]:
-        sets = [report["canvas"]["per_class"]]
+    if isinstance(report.get("combined"), dict) and "per_class" in report["combined"]:
+        sets = [report["combined"]["per_class"]]
     accuracy: dict[str, float] = {}
     for char in CLASSES:
         values = [float(s[char]) for s in sets if isinstance(s.get(char), int | float)]
