@@ -109,6 +109,7 @@ TEXT: dict[str, dict[str, str]] = {
         "review_counts": "Нових: {new} · схвалених: {approved} · відхилених: {rejected}",
         "review_unreadable": "Не вдалося прочитати записів: {n} (наприклад, {key}: {reason})",
         "review_probability": "модель: {p}",
+        "review_read": "прочитала {c} ({p})",
     },
     "en": {
         "app_title": "Bukva: hand-drawn letter recognition",
@@ -210,6 +211,7 @@ TEXT: dict[str, dict[str, str]] = {
         "review_counts": "New: {new} · approved: {approved} · rejected: {rejected}",
         "review_unreadable": "Records that could not be read: {n} (e.g. {key}: {reason})",
         "review_probability": "model: {p}",
+        "review_read": "read as {c} ({p})",
     },
 }
 

@@ -21,6 +21,7 @@ from bukva.alphabet import is_digit
 from bukva.storage import (
     APPROVED,
     REJECTED,
+    FeedbackRecord,
     ObjectStore,
     StoredRecord,
     StoreUnavailable,
@@ -133,6 +134,19 @@ def _thumbnail(location: str, key: str) -> bytes:
     return resources.feedback_store().get(key)
 
 
+def _caption(lang: str, record: FeedbackRecord) -> str:
+    """The label, the model's probability for it, and what the model read when that was
+    something else: a label outside the model's top-k shows "?" and, beside it, the reading
+    that makes a wrong label plain ("read as х 98%")."""
+    prob = record.label_probability
+    shown = "?" if prob is None else f"{prob:.0%}"
+    caption = f"{record.text} · {text(lang, 'review_probability', p=shown)}"
+    if record.predicted and record.predicted != record.label:
+        read = record.predicted.upper() if record.predicted_uppercase else record.predicted
+        caption += " · " + text(lang, "review_read", c=read, p=f"{record.probability:.0%}")
+    return caption
+
+
 def _grid(lang: str, store: ObjectStore, rows: list[StoredRecord]) -> None:
     for start in range(0, len(rows), COLUMNS):
         for column, row in zip(st.columns(COLUMNS), rows[start : start + COLUMNS], strict=False):
@@ -142,7 +156,5 @@ def _grid(lang: str, store: ObjectStore, rows: list[StoredRecord]) -> None:
                     st.image(_thumbnail(store.location, record.image_key), width=THUMB)
                 except Exception:  # a missing image is shown as a dash
                     st.caption("—")
-                prob = record.label_probability
-                shown = "?" if prob is None else f"{prob:.0%}"
-                st.caption(f"{record.text} · {text(lang, 'review_probability', p=shown)}")
+                st.caption(_caption(lang, record))
                 st.checkbox(text(lang, "review_reject"), key=f"rv-{record.id}")

@@ -183,10 +183,26 @@ def test_full_outbox_warns_and_loses_nothing_already_queued(home: Path, monkeypa
     assert len(stored_records(store)[0]) == 2
 
 
-def saved(store: LocalStore, outbox: FeedbackOutbox, label: str, p: float | None, shift: int):
+def saved(
+    store: LocalStore,
+    outbox: FeedbackOutbox,
+    label: str,
+    p: float | None,
+    shift: int,
+    read: tuple[str, float] | None = None,
+):
+    """A stored record; `read`: what the model read instead of the label, and how sure."""
     drawing = canonical_drawing(canvas_png(offset=shift))
+    predicted, probability = read or (label, 0.9)
     record = FeedbackRecord(
-        label, False, label, False, 0.9, "3", image_sha256=drawing.sha256, label_probability=p
+        label,
+        False,
+        predicted,
+        False,
+        probability,
+        "3",
+        image_sha256=drawing.sha256,
+        label_probability=p,
     )
     assert outbox.submit(record, drawing.png).stored
     return record
@@ -196,13 +212,16 @@ def test_review_shows_the_unlikely_first_and_a_rejected_record_does_not_train(ho
     store = LocalStore(home / "feedback")
     outbox = FeedbackOutbox(store, home / "outbox")
     sure_a = saved(store, outbox, "а", 0.98, 0)
-    doubtful_b = saved(store, outbox, "б", 0.01, 20)
+    doubtful_b = saved(store, outbox, "б", None, 20, read=("х", 0.98))  # not in the top-k
     sure_b = saved(store, outbox, "б", 0.9, 40)
 
     app = AppTest.from_function(review_page, default_timeout=60).run()
     assert not app.exception
     boxes = [c.key for c in app.checkbox]
     assert boxes == [f"rv-{doubtful_b.id}", f"rv-{sure_b.id}", f"rv-{sure_a.id}"]
+    captions = [c.value for c in app.caption]
+    assert "б · model: ? · read as х (98%)" in captions  # what makes the wrong label plain
+    assert "б · model: 90%" in captions  # read as labelled: nothing more
     assert [m.value for m in app.markdown if m.value.startswith("**")] == ["**Бб**", "**Аа**"]
 
     app.checkbox(key=f"rv-{doubtful_b.id}").check()  # a form: sent with the button
