@@ -25,6 +25,7 @@ from k8s_support import (
     containers,
     environments,
     kserve_services,
+    make_images,
     pod_specs,
     split_image,
 )
@@ -285,14 +286,7 @@ def test_every_secret_key_and_config_map_exists(env: str) -> None:
 
 @functools.cache
 def built_images() -> set[str]:
-    out = subprocess.run(
-        ["make", "--no-print-directory", "-s", "print-images"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    return set(out.stdout.split())
+    return set(make_images())
 
 
 @pytest.mark.parametrize("env", ENVS)
