@@ -84,36 +84,12 @@ def run_variant(
         "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
         "BUKVA_HOME": str(folder),
     } | extra_env
-    train = [
-        sys.executable,
-        "-m",
-        "pipelines.train",
-        "--prepared",
-        "data/prepared",
-        "--split",
-        "data/split",
-        "--drawn",
-        "data/drawn",
-        "--pretrained",
-        str(pretrained.resolve()) if pretrained else "",
-        "--out",
-        "models/model",
-    ]
-    evaluate = [
-        sys.executable,
-        "-m",
-        "pipelines.evaluate",
-        "--prepared",
-        "data/prepared",
-        "--split",
-        "data/split",
-        "--drawn",
-        "data/drawn",
-        "--model",
-        "models/model",
-        "--reports",
-        "reports",
-    ]
+    data = ["--prepared", "data/prepared", "--split", "data/split", "--drawn", "data/drawn"]
+    pretrained_arg = str(pretrained.resolve()) if pretrained else ""
+    train = [sys.executable, "-m", "pipelines.train", *data, "--pretrained", pretrained_arg]
+    train += ["--out", "models/model"]
+    evaluate = [sys.executable, "-m", "pipelines.evaluate", *data, "--model", "models/model"]
+    evaluate += ["--reports", "reports"]
     started, cpu_before = time.perf_counter(), _children_cpu()
     out = subprocess.run(train, cwd=folder, env=env, capture_output=True, text=True)
     seconds, cpu_seconds = time.perf_counter() - started, _children_cpu() - cpu_before

@@ -18,16 +18,15 @@ never asserted: absolute milliseconds move with the machine, the first/later rat
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from bench.load import canvas_png, machine
+from bench.load import canvas_png, machine, write_report
 from launch.processes import free_port
 from launch.serve import Ports, running
+from transformer.__main__ import switch
 
 
 def timed(client, png: bytes) -> float:
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warm_up",
         default=True,
-        type=lambda v: v.lower() in ("1", "true", "yes"),
+        type=switch,
         help="the transformer's --warm_up (false: measure a cold start)",
     )
     parser.add_argument("--out", default="reports/first_request.json")
@@ -93,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "request": "canvas 280x280 greyscale PNG, v2 JSON + base64, frontend.client",
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(args.out, report)
     print(f"first: median over {args.starts} starts {report['median']}; in {out}")
     return 0
 

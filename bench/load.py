@@ -55,6 +55,7 @@ from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings
 from launch.processes import Process, free_port, stop_all
 from launch.serve import ROOT, Ports, running, server_env
+from transformer.__main__ import switch
 
 GOALS = {
     "p50_ms": 6.0,
@@ -282,10 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--compare_hop",
         default=False,
-        type=lambda v: v.lower() in ("1", "true", "yes"),
+        type=switch,
         help="also the canvas through the REST hop (what the Kubernetes InferenceService uses)",
     )
     return parser
+
+
+def write_report(out: str | Path, report: dict) -> Path:
+    """Write a bench's figures as indented JSON (its folder made first); the path written."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
 
 
 def main() -> int:
@@ -366,9 +375,7 @@ def main() -> int:
         "p50_ratio": report["ratios"]["p50_c1"] <= GOALS["ratio_p50_c1"],
         "rps_ratio": report["ratios"]["rps_c16"] >= GOALS["ratio_rps_c16"],
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(args.out, report)
     print(f"bench: figures in {out}; goals met: {report['meets_goals']}")
     return 0
 

@@ -7,6 +7,7 @@ checkout's root is added first to import the `frontend` package the same way tes
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -40,36 +41,19 @@ def _main() -> None:
     resources.metrics()  # starts this process's /metrics endpoint (BUKVA_METRICS_PORT) once
     pages = [
         st.Page(
-            lambda: draw_page.render(lang),
-            title=text(lang, "page_draw"),
-            icon=":material/draw:",
-            url_path="draw",
-            default=True,
-        ),
-        st.Page(
-            lambda: collect.render(lang),
-            title=text(lang, "page_collect"),
-            icon=":material/edit_note:",
-            url_path="collect",
-        ),
-        st.Page(
-            lambda: review.render(lang),
-            title=text(lang, "page_review"),
-            icon=":material/fact_check:",
-            url_path="review",
-        ),
-        st.Page(
-            lambda: model_card.render(lang),
-            title=text(lang, "page_model"),
-            icon=":material/monitoring:",
-            url_path="model",
-        ),
-        st.Page(
-            lambda: monitoring.render(lang),
-            title="Моніторинг" if lang == "uk" else "Monitoring",
-            icon=":material/query_stats:",
-            url_path="monitoring",
-        ),
+            functools.partial(page.render, lang),
+            title=text(lang, f"page_{url_path}"),
+            icon=f":material/{icon}:",
+            url_path=url_path,
+            default=url_path == "draw",
+        )
+        for page, url_path, icon in (
+            (draw_page, "draw", "draw"),
+            (collect, "collect", "edit_note"),
+            (review, "review", "fact_check"),
+            (model_card, "model", "monitoring"),
+            (monitoring, "monitoring", "query_stats"),
+        )
     ]
     st.navigation(pages).run()
 

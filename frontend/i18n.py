@@ -15,6 +15,7 @@ TEXT: dict[str, dict[str, str]] = {
         "language": "Мова · Language",
         "page_draw": "Малювати",
         "page_model": "Модель",
+        "page_monitoring": "Моніторинг",
         "draw_title": "Намалюйте українську літеру або цифру",
         "draw_help": "Одна літера чи цифра на полотні. Велику літеру пишіть від нижньої лінії "
         "до верхньої, малу — до середньої. Відповідь з'являється, щойно ви відпускаєте мишу "
@@ -116,6 +117,7 @@ TEXT: dict[str, dict[str, str]] = {
         "language": "Мова · Language",
         "page_draw": "Draw",
         "page_model": "Model",
+        "page_monitoring": "Monitoring",
         "draw_title": "Draw a Ukrainian letter or a digit",
         "draw_help": "One letter or digit on the canvas. Write a capital from the bottom line "
         "to the top one, a small letter to the middle one. The answer appears as soon as you "

@@ -37,7 +37,7 @@ class Ports:
     predictor_grpc: int = 8091
 
 
-# The runtime settings of both server images (model/Dockerfile, transformer/Dockerfile):
+# The runtime settings of both server images (the `servers` stage of the root Dockerfile):
 # numpy's OpenBLAS on one thread (its threads spin on a busy machine and tripled the CPU of the
 # transformer's one small matrix product, `bukva.preprocess.to_ink`), and glibc malloc keeping
 # freed memory (each canvas's ~1 MB float temporaries were mmap-ed and unmapped per request:

@@ -5,10 +5,11 @@
 # the tree differs from it (scripts/cluster-tag.sh), so rebuilt images always roll out.
 IMAGE_TAG ?= $(shell scripts/cluster-tag.sh)
 IMAGE_REPO ?= bukva
-# image name -> Dockerfile; `make images` builds exactly these (tests/k8s checks the manifests
-# use no other bukva image).
-CLUSTER_IMAGES := predictor:model/Dockerfile transformer:transformer/Dockerfile \
-	frontend:frontend/Dockerfile trainer:pipelines/Dockerfile
+# image name:Dockerfile[:component]; `make images` builds exactly these (tests/k8s checks the
+# manifests use no other bukva image). The three light images are targets of the shared root
+# Dockerfile, each built with its component (folder and extra) as COMPONENT.
+CLUSTER_IMAGES := predictor:Dockerfile:model transformer:Dockerfile:transformer \
+	frontend:Dockerfile:frontend trainer:pipelines/Dockerfile
 # Build only these names (e.g. ONLY=trainer); empty: all four.
 ONLY ?=
 DOCKER ?= docker
@@ -16,10 +17,12 @@ DOCKER ?= docker
 .PHONY: images
 images: ## Build the four component images ($(IMAGE_REPO)/{predictor,transformer,frontend,trainer}:<IMAGE_TAG>)
 	@set -e; for spec in $(CLUSTER_IMAGES); do \
-		name=$${spec%%:*}; file=$${spec#*:}; \
+		name=$${spec%%:*}; file=$${spec#*:}; component=$${file#*:}; file=$${file%%:*}; \
+		[ "$$component" != "$$file" ] || component=; \
 		case " $(or $(ONLY),$$name) " in *" $$name "*) ;; *) continue ;; esac; \
-		echo "[images] $(IMAGE_REPO)/$$name:$(IMAGE_TAG) <- $$file"; \
-		$(DOCKER) build -f $$file -t $(IMAGE_REPO)/$$name:$(IMAGE_TAG) .; \
+		echo "[images] $(IMAGE_REPO)/$$name:$(IMAGE_TAG) <- $$file $${component:+(target $$name)}"; \
+		$(DOCKER) build -f $$file $${component:+--target $$name --build-arg COMPONENT=$$component} \
+			-t $(IMAGE_REPO)/$$name:$(IMAGE_TAG) .; \
 	done
 
 .PHONY: print-images

@@ -17,6 +17,11 @@ from bukva.contract import NUM_CLASSES
 DEFAULT_TIMEOUT_S = 3
 
 
+def switch(value: str) -> bool:
+    """An on/off flag's value: 1, true or yes (any case) is on, anything else off."""
+    return value.lower() in ("1", "true", "yes")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """KServe's server and transformer flags plus the transformer's own."""
     from bukva.preprocess import DecodeLimits
@@ -32,20 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         predictor_protocol="v2",
         predictor_request_timeout_seconds=DEFAULT_TIMEOUT_S,
     )
-    parser.add_argument(
-        "--coalesce",
-        default=True,
-        type=lambda v: v.lower() in ("1", "true", "yes"),
-        help="Requests arriving while a predictor call is in flight share the next call "
+    switches = {  # on unless given 0/false/no
+        "--coalesce": "Requests arriving while a predictor call is in flight share the next call "
         "(transformer/batching.py); false: one predictor call per request.",
-    )
-    parser.add_argument(
-        "--warm_up",
-        default=True,
-        type=lambda v: v.lower() in ("1", "true", "yes"),
-        help="Before the REST port opens, send one drawing through decoding, normalisation and "
-        "the predictor (at most 5 s), so that the first request costs what later ones do.",
-    )
+        "--warm_up": "Before the REST port opens, send one drawing through decoding, "
+        "normalisation and the predictor (at most 5 s), so that the first request costs what "
+        "later ones do.",
+    }
+    for flag, help_text in switches.items():
+        parser.add_argument(flag, default=True, type=switch, help=help_text)
     parser.add_argument(
         "--top_k",
         type=int,

@@ -30,6 +30,7 @@ from bukva.registry import CHAMPION_URI
 from bukva.settings import Settings
 from launch.processes import free_port
 from launch.serve import mlflow_ui
+from tests.support.s3 import CREDENTIALS as S3_CREDENTIALS
 from tests.support.s3 import MotoS3
 
 from .canvas import WS_PROBE
@@ -54,11 +55,6 @@ FROM_REGISTRY = os.environ.get("BUKVA_TEST_CHAMPION") == "1"
 OUTPUT = ROOT / "reports" / "browser"  # screenshots and browser_latency.json (git-ignored)
 PHONE = {"width": 390, "height": 844}
 BUCKET = "bukva-feedback"
-S3_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @dataclass
@@ -164,16 +160,22 @@ def stack(
         s3.stop()
 
 
+def local_app_env(home: Path, inference_url: str) -> dict[str, str]:
+    """An app of its own: feedback in a folder under `home`, no registry, no /metrics port."""
+    return {
+        "BUKVA_HOME": str(home),
+        "BUKVA_INFERENCE_URL": inference_url,
+        "BUKVA_FEEDBACK_URI": str(home / "feedback"),
+        "MLFLOW_TRACKING_URI": "",
+        "BUKVA_METRICS_PORT": "0",
+    }
+
+
 @pytest.fixture
 def app_without_inference(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """The app pointed at a free port where no inference service listens (yet)."""
     port = free_port()
-    env = {
-        "BUKVA_HOME": str(tmp_path),
-        "BUKVA_INFERENCE_URL": f"http://127.0.0.1:{port}",
-        "BUKVA_FEEDBACK_URI": str(tmp_path / "feedback"),
-        "MLFLOW_TRACKING_URI": "",
-    }
+    env = local_app_env(tmp_path, f"http://127.0.0.1:{port}")
     app, url = streamlit_app(tmp_path, env, name="app-no-inference")
     app.start()
     try:
@@ -250,14 +252,7 @@ def slow_app(tmp_path: Path) -> Iterator[tuple[str, StubTransformer]]:
     """The app in front of a stand-in transformer that takes 1.5 s per answer: every stroke
     drawn within that time is drawn while the app reruns."""
     with StubTransformer(answer=("г", "т", "п"), delay_s=1.5) as stub:
-        env = {
-            "BUKVA_HOME": str(tmp_path),
-            "BUKVA_INFERENCE_URL": stub.url,
-            "BUKVA_FEEDBACK_URI": str(tmp_path / "feedback"),
-            "MLFLOW_TRACKING_URI": "",
-            "BUKVA_METRICS_PORT": "0",
-        }
-        app, url = streamlit_app(tmp_path, env, name="app-slow")
+        app, url = streamlit_app(tmp_path, local_app_env(tmp_path, stub.url), name="app-slow")
         app.start()
         try:
             yield url, stub

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from pipelines.sources.feedback import collect as ingest_feedback
 
 from .canvas import settle, stroke_with_mouse
-from .conftest import BUCKET, Stack
+from .conftest import BUCKET, S3_CREDENTIALS, Stack
 
 pytestmark = pytest.mark.browser
 
@@ -84,11 +84,7 @@ def test_collect_then_review_then_the_rejected_drawing_does_not_train(
 
     uri = f"s3://{BUCKET}/feedback"
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in S3_CREDENTIALS.items():
             patch.setenv(name, value)
         manifest = ingest_feedback(uri, tmp_path / "feedback", stack.s3.url)
     assert rejected not in manifest["used"]

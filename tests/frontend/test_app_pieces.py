@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from PIL import Image, ImageDraw
 from prometheus_client import generate_latest
 from streamlit.testing.v1 import AppTest
@@ -161,18 +160,7 @@ def test_metrics_count_feedback_by_agreement_and_delivery() -> None:
     assert 'bukva_frontend_feedback_total{agrees="false",delivery="queued"} 1.0' in exposition
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("BUKVA_HOME", str(tmp_path))
-    monkeypatch.setenv("BUKVA_INFERENCE_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("BUKVA_FEEDBACK_URI", str(tmp_path / "feedback"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
-    st.cache_resource.clear()  # the app's settings and clients are per process: start afresh
-    st.cache_data.clear()
-    return tmp_path
-
-
-def test_app_starts_with_an_empty_canvas_in_both_languages(app_env: Path) -> None:
+def test_app_starts_with_an_empty_canvas_in_both_languages(home: Path) -> None:
     app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
     app.run()
     assert not app.exception
@@ -185,18 +173,43 @@ def test_app_starts_with_an_empty_canvas_in_both_languages(app_env: Path) -> Non
     assert [i.value for i in app.info] == [TEXT["en"]["nothing_drawn"]]
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message", "app_runs"),
+    [
+        # a setting nothing runs without: the message, and nothing else of the app
+        (
+            "BUKVA_FEEDBACK_PER_MINUTE",
+            "many",
+            "BUKVA_FEEDBACK_PER_MINUTE='many': not a whole number",
+            False,
+        ),
+        # a feedback store it cannot use: the message, and drawing still works
+        ("BUKVA_FEEDBACK_URI", "gs://bucket/feedback", None, True),
+    ],
+    ids=["bad-setting", "misconfigured-store"],
+)
 def test_a_bad_setting_is_a_message_not_a_crash(
-    app_env: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    message: str | None,
+    app_runs: bool,
 ) -> None:
-    monkeypatch.setenv("BUKVA_FEEDBACK_PER_MINUTE", "many")
+    monkeypatch.setenv(name, value)
     app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
     app.run()
     assert not app.exception
-    assert [e.value for e in app.error] == ["BUKVA_FEEDBACK_PER_MINUTE='many': not a whole number"]
-    assert not app.title  # nothing else of the app ran on a setting it cannot read
+    (error,) = app.error
+    assert name in error.value and value in error.value
+    assert message is None or error.value == message
+    if app_runs:
+        assert [i.value for i in app.info] == [TEXT["uk"]["nothing_drawn"]]
+    else:
+        assert not app.title
 
 
-def test_mode_choice_defaults_to_anything_and_is_remembered(app_env: Path) -> None:
+def test_mode_choice_defaults_to_anything_and_is_remembered(home: Path) -> None:
     app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
     app.run()
     choice = app.segmented_control(key="mode-choice")
@@ -214,19 +227,7 @@ def test_mode_choice_defaults_to_anything_and_is_remembered(app_env: Path) -> No
     assert app.segmented_control(key="mode-choice").value == "digits"
 
 
-def test_misconfigured_store_is_a_message_not_a_crash(
-    app_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BUKVA_FEEDBACK_URI", "gs://bucket/feedback")
-    app = AppTest.from_file(str(ROOT / "frontend" / "app.py"), default_timeout=60)
-    app.run()
-    assert not app.exception
-    (error,) = app.error
-    assert "BUKVA_FEEDBACK_URI" in error.value and "gs://bucket/feedback" in error.value
-    assert [i.value for i in app.info] == [TEXT["uk"]["nothing_drawn"]]  # drawing still works
-
-
-def test_model_page_renders_without_reports_or_services(app_env: Path) -> None:
+def test_model_page_renders_without_reports_or_services(home: Path) -> None:
     def page() -> None:
         from frontend import model_card
 
@@ -240,8 +241,8 @@ def test_model_page_renders_without_reports_or_services(app_env: Path) -> None:
     assert [m.value for m in app.metric] == [TEXT["en"]["unknown"], TEXT["en"]["unknown"]]
 
 
-def test_model_page_shows_the_figures_and_the_generated_card(app_env: Path) -> None:
-    reports = app_env / "reports"
+def test_model_page_shows_the_figures_and_the_generated_card(home: Path) -> None:
+    reports = home / "reports"
     reports.mkdir()
     figures = {"label_accuracy": 0.9, "label_accuracy_interval": [0.85, 0.94], "count": 200}
     (reports / "metrics.json").write_text(json.dumps(figures | {"combined": figures}))

@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from bukva.alphabet import CLASSES
@@ -29,17 +28,6 @@ from frontend.feedback import rate_wait
 from frontend.i18n import TEXT
 from pipelines.sources.feedback import collect as ingest_feedback
 from tests.support.drawings import canvas_png
-
-
-@pytest.fixture
-def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("BUKVA_HOME", str(tmp_path))
-    monkeypatch.setenv("BUKVA_INFERENCE_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("BUKVA_FEEDBACK_URI", str(tmp_path / "feedback"))
-    monkeypatch.setenv("BUKVA_METRICS_PORT", "0")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    return tmp_path
 
 
 def collect_page() -> None:

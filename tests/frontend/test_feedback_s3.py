@@ -35,11 +35,7 @@ PNG = DRAWING.png
 
 @pytest.fixture
 def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in support_s3.CREDENTIALS.items():
         monkeypatch.setenv(name, value)
 
 

@@ -16,13 +16,16 @@ from packaging.utils import canonicalize_name
 
 from tests.support.imports import imported_names, module_name
 
-# image -> (Dockerfile, extra, project packages the image copies)
+# image -> (Dockerfile, extra, project packages the image copies). The three light images are
+# targets of the shared root Dockerfile, built with `--build-arg COMPONENT=<extra>`
+# (mk/cluster.mk); the trainer has its own.
 IMAGES = {
-    "predictor": ("model/Dockerfile", "model", {"bukva", "model"}),
-    "transformer": ("transformer/Dockerfile", "transformer", {"bukva", "transformer"}),
-    "frontend": ("frontend/Dockerfile", "frontend", {"bukva", "frontend"}),
+    "predictor": ("Dockerfile", "model", {"bukva", "model"}),
+    "transformer": ("Dockerfile", "transformer", {"bukva", "transformer"}),
+    "frontend": ("Dockerfile", "frontend", {"bukva", "frontend"}),
     "trainer": ("pipelines/Dockerfile", "pipelines", {"bukva", "pipelines"}),
 }
+SHARED = "Dockerfile"
 PROJECT_PACKAGES = {"bukva", "model", "transformer", "frontend", "pipelines"}
 PACKAGE_DIRS = {"bukva": ROOT / "src" / "bukva"} | {
     p: ROOT / p for p in PROJECT_PACKAGES - {"bukva"}
@@ -52,22 +55,51 @@ def _json_or_shell(text: str) -> list[str]:
     return json.loads(text) if text.startswith("[") else ["/bin/sh", "-c", text]
 
 
-def parse_dockerfile(path: Path) -> Dockerfile:
-    """Parse instructions (continuations joined, ARG defaults substituted into FROM)."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out, args = Dockerfile(path), {}
+def _stages(text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, list]]]:
+    """The instructions before the first FROM, and each stage as (FROM image, name, steps)."""
+    head: list[tuple[str, str]] = []
+    stages: list[tuple[str, str, list]] = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         op, _, rest = line.partition(" ")
-        op = op.upper()
-        out.steps.append((op, rest.strip()))
-        if op == "ARG" and "=" in rest:
+        op, rest = op.upper(), rest.strip()
+        if op == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) > 2 and words[1].upper() == "AS" else ""
+            stages.append((words[0], name, []))
+        (stages[-1][2] if stages else head).append((op, rest))
+    return head, stages
+
+
+def parse_dockerfile(
+    path: Path, target: str | None = None, build_args: dict[str, str] | None = None
+) -> Dockerfile:
+    """Parse the instructions that build `target` (the last stage when none is named): its
+    stage and the stages it is built FROM, continuations joined, ARG values (defaults, then
+    `build_args`) substituted as the builder does."""
+    head, stages = _stages(re.sub(r"\\\n", " ", path.read_text()))
+    by_name = {name: i for i, (_image, name, _steps) in enumerate(stages) if name}
+    chain = [by_name[target] if target else len(stages) - 1]
+    while stages[chain[0]][0] in by_name:
+        chain.insert(0, by_name[stages[chain[0]][0]])
+    given = build_args or {}
+    out, args = Dockerfile(path), {}
+
+    def subst(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), text)
+
+    steps = [step for i in chain for step in stages[i][2]]
+    for op, raw_rest in [*head, *steps]:
+        rest = subst(raw_rest) if op != "ARG" else raw_rest
+        out.steps.append((op, rest))
+        if op == "ARG":
             key, _, value = rest.partition("=")
-            args[key.strip()] = value.strip()
+            args[key.strip()] = given.get(key.strip(), value.strip())
         elif op == "FROM":
-            out.base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], ""), rest.split()[0])
+            if rest.split()[0] not in by_name:
+                out.base = rest.split()[0]
         elif op == "COPY":
             parts = [p for p in rest.split() if not p.startswith("--")]
             if not any(p.startswith("--from") for p in rest.split()):
@@ -84,6 +116,24 @@ def parse_dockerfile(path: Path) -> Dockerfile:
         elif op == "RUN":
             out.runs.append(rest)
     return out
+
+
+def build_args(name: str) -> dict[str, str]:
+    """The `--build-arg`s `make images` gives an image (the shared Dockerfile's COMPONENT)."""
+    path, extra, _own = IMAGES[name]
+    return {"COMPONENT": extra} if path == SHARED else {}
+
+
+def image(name: str) -> Dockerfile:
+    """The instructions that build the image `name` (its target of the shared Dockerfile)."""
+    path = IMAGES[name][0]
+    return parse_dockerfile(ROOT / path, name if path == SHARED else None, build_args(name))
+
+
+def package(name: str) -> str:
+    """The component folder an image copies besides the shared core."""
+    [own] = IMAGES[name][2] - {"bukva"}
+    return own
 
 
 # What the dependency layer may be keyed on: the project metadata and the lock, never the code.

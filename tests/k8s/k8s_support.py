@@ -72,6 +72,20 @@ def run_tool(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def make_images(env: dict[str, str] | None = None) -> list[str]:
+    """The image references `make images` builds, as `make print-images` lists them (under
+    `env`; this process's environment when None)."""
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-s", "print-images"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return out.stdout.split()
+
+
 def load_docs(text: str) -> list[dict[str, Any]]:
     """All non-empty YAML documents of a multi-document stream."""
     return [d for d in yaml.safe_load_all(text) if d]

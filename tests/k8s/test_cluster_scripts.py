@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_support import ROOT, versions
+from k8s_support import ROOT, make_images, versions
 from standins import Machine, Run, bukva_images, healthy, rerun, rule
 
 pytestmark = pytest.mark.k8s
@@ -42,39 +42,36 @@ def _ok(run: Run) -> Run:
 @pytest.mark.parametrize("cluster_tool", ["kind", "k3d"])
 def test_cluster_up_runs_every_step_in_order(machine: Machine, cluster_tool: str) -> None:
     run = _ok(_up(machine, cluster_tool))
-    create = (
-        run.first("kind", r"^create cluster --name bukva ")
-        if cluster_tool == "kind"
-        else run.first("k3d", r"^cluster create bukva --config k8s/k3d-config.yaml")
-    )
-    network = "kind" if cluster_tool == "kind" else "k3d-bukva"
-    steps = [
-        run.first("docker", r"^info"),
-        run.first(
-            "docker", rf"^run -d .*--name bukva-registry -p 127\.0\.0\.1:{REGISTRY[10:]}:5000"
-        ),
-        create,
-        run.first("docker", rf"^network connect {network} bukva-registry"),
-        run.first("helm", r"^upgrade --install cert-manager "),
-        run.first("helm", r"^upgrade --install traefik ")
-        if cluster_tool == "kind"
-        else run.first("kubectl", r"rollout status deployment/traefik"),
-        run.first("helm", r"^upgrade --install kserve-crd "),
-        run.first("helm", r"^upgrade --install kserve "),
-        run.first("docker", r"^build "),
-        run.first("docker", r"^push "),
-        run.first("helm", r"^upgrade --install bukva-platform "),
-        run.first("kubectl", r"apply -f -"),
-        run.first("kubectl", r"get job bukva-data "),
-        run.first("kubectl", r"patch job bukva-train .*suspend\":false"),
-        run.first("kubectl", r"get job bukva-train "),
-        run.first("helm", r"^upgrade --install bukva charts/bukva "),
-        run.first("kubectl", r"get deployment bukva-predictor -o jsonpath"),
-        run.first("kubectl", r"rollout status deployment/bukva-predictor"),
-        run.first("kubectl", r"get --raw .*/services/bukva-predictor:80/proxy/v2/models/bukva"),
+    kind = cluster_tool == "kind"
+    network = "kind" if kind else "k3d-bukva"
+    expected = [  # (tool, what its call matches), in the order they must run
+        ("docker", r"^info"),
+        ("docker", rf"^run -d .*--name bukva-registry -p 127\.0\.0\.1:{REGISTRY[10:]}:5000"),
+        ("kind", r"^create cluster --name bukva ")
+        if kind
+        else ("k3d", r"^cluster create bukva --config k8s/k3d-config.yaml"),
+        ("docker", rf"^network connect {network} bukva-registry"),
+        ("helm", r"^upgrade --install cert-manager "),
+        ("helm", r"^upgrade --install traefik ")
+        if kind
+        else ("kubectl", r"rollout status deployment/traefik"),
+        ("helm", r"^upgrade --install kserve-crd "),
+        ("helm", r"^upgrade --install kserve "),
+        ("docker", r"^build "),
+        ("docker", r"^push "),
+        ("helm", r"^upgrade --install bukva-platform "),
+        ("kubectl", r"apply -f -"),
+        ("kubectl", r"get job bukva-data "),
+        ("kubectl", r"patch job bukva-train .*suspend\":false"),
+        ("kubectl", r"get job bukva-train "),
+        ("helm", r"^upgrade --install bukva charts/bukva "),
+        ("kubectl", r"get deployment bukva-predictor -o jsonpath"),
+        ("kubectl", r"rollout status deployment/bukva-predictor"),
+        ("kubectl", r"get --raw .*/services/bukva-predictor:80/proxy/v2/models/bukva"),
     ]
+    steps = [run.first(tool, pattern) for tool, pattern in expected]
     assert steps == sorted(steps), run.transcript()
-    if cluster_tool == "kind":  # kind's local-registry recipe on the node
+    if kind:  # kind's local-registry recipe on the node
         hosts = run.calls[run.first("docker", r"^exec -i node-control-plane cp /dev/stdin")]
         assert hosts.stdin == '[host."http://bukva-registry:5000"]\n'
         assert f"certs.d/{REGISTRY}/hosts.toml" in hosts.args[-1]
@@ -410,14 +407,8 @@ def test_image_tag_follows_the_tree(tmp_path: Path) -> None:
 
 
 def test_make_tags_images_from_the_checkout() -> None:
-    out = subprocess.run(
-        ["make", "--no-print-directory", "-s", "print-images"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={k: v for k, v in __import__("os").environ.items() if k != "IMAGE_TAG"},
-    )
-    tags = {ref.rsplit(":", 1)[1] for ref in out.stdout.split()}
+    images = make_images({k: v for k, v in __import__("os").environ.items() if k != "IMAGE_TAG"})
+    tags = {ref.rsplit(":", 1)[1] for ref in images}
     assert len(tags) == 1 and re.fullmatch(r"[0-9a-f]{12}(-dirty-[0-9a-f]{8})?", tags.pop())
 
 

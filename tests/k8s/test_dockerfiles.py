@@ -19,14 +19,18 @@ from dockerfiles import (
     IMPORT_PROBE,
     PACKAGE_DIRS,
     PROJECT_PACKAGES,
+    SHARED,
+    build_args,
     component_modules,
     copied_python_files,
     dockerignore,
     extra_closure,
     foreign_imports,
     ignored,
+    image,
     layer_order_problems,
     module_owners,
+    package,
     parse_dockerfile,
 )
 from k8s_support import ROOT, containers, pod_specs, render, split_image
@@ -41,9 +45,47 @@ ENTRY = {  # what the charts run in each image (command prefix)
 }
 
 
+def test_make_builds_each_image_as_these_checks_read_it() -> None:
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-s", "images", "DOCKER=echo docker", "IMAGE_TAG=t"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    builds = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("docker build "):
+            words = line.split()
+            tag = words[words.index("-t") + 1]
+            builds[tag.split("/")[1].split(":")[0]] = words
+    assert sorted(builds) == NAMES
+    for name, words in builds.items():
+        assert words[words.index("-f") + 1] == IMAGES[name][0]
+        given = {
+            words[i + 1].split("=")[0]: words[i + 1].split("=")[1]
+            for i, w in enumerate(words)
+            if w == "--build-arg"
+        }
+        assert given == build_args(name), name
+        if IMAGES[name][0] == SHARED:
+            assert words[words.index("--target") + 1] == name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in NAMES if IMAGES[n][0] == SHARED))
+def test_shared_dockerfile_targets_check_their_component(name: str) -> None:
+    # A COMPONENT that is not the target's copies another folder: the target's own check
+    # imports its component, so such a build fails.
+    check = image(name).runs[-1]
+    assert f"import {package(name)}" in check, check
+    other = "frontend" if name != "frontend" else "model"
+    wrong = parse_dockerfile(ROOT / SHARED, name, {"COMPONENT": other})
+    assert f"{package(name)}/" not in {t for t in wrong.targets}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_base_image_is_pinned_and_matches_the_python_of_the_lock(name: str) -> None:
-    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    df = image(name)
     repo, tag, _digest = split_image(df.base)
     assert repo == "python" and tag, df.base
     assert tag.startswith(f"{sys.version_info.major}.{sys.version_info.minor}."), tag
@@ -52,7 +94,7 @@ def test_base_image_is_pinned_and_matches_the_python_of_the_lock(name: str) -> N
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_copy_source_exists_in_the_build_context(name: str) -> None:
-    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    df = image(name)
     patterns = dockerignore()
     assert df.copies
     for sources in df.copies:
@@ -65,8 +107,8 @@ def test_every_copy_source_exists_in_the_build_context(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_image_copies_only_its_own_packages(name: str) -> None:
-    path, _extra, own = IMAGES[name]
-    df = parse_dockerfile(ROOT / path)
+    df = image(name)
+    own = IMAGES[name][2]
     copied = {s.strip("/").split("/")[0] for sources in df.copies for s in sources}
     assert copied & PROJECT_PACKAGES == own - {"bukva"}
     assert "src" in copied
@@ -74,7 +116,7 @@ def test_image_copies_only_its_own_packages(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runs_as_the_charts_non_root_user(name: str) -> None:
-    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    df = image(name)
     uid = df.user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0, df.user
     assert int(uid) == 10001  # charts/*/values.yaml runAsUser
@@ -82,20 +124,22 @@ def test_runs_as_the_charts_non_root_user(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_installs_only_its_extra_from_the_lock(name: str) -> None:
-    path, extra, _own = IMAGES[name]
-    installs = [r for r in parse_dockerfile(ROOT / path).runs if "uv pip install --system" in r]
+    extra = IMAGES[name][1]
+    installs = [r for r in image(name).runs if "uv pip install --system" in r]
     [deps] = [r for r in installs if "-r pyproject.toml" in r]
     assert "-c requirements.lock" in deps
     assert re.search(rf"--extra {extra}(\s|$)", deps) and deps.count("--extra ") == 1, deps
     [project] = [r for r in installs if r != deps]
     assert re.match(r"uv pip install --system --no-deps \.(\s|$)", project), project
     wants_torch = "torch" in extra_closure(extra)
-    assert ("download.pytorch.org/whl/cpu" in (ROOT / path).read_text()) == wants_torch
+    assert ("download.pytorch.org/whl/cpu" in " ".join(map(" ".join, image(name).steps))) == (
+        wants_torch
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dependencies_are_installed_before_the_code_is_copied(name: str) -> None:
-    assert layer_order_problems(parse_dockerfile(ROOT / IMAGES[name][0])) == []
+    assert layer_order_problems(image(name)) == []
 
 
 def test_layer_order_check_can_fail(tmp_path: Path) -> None:
@@ -131,10 +175,10 @@ REFUSED = {"predictor": {"torch"}, "transformer": {"torch"}, "frontend": {"torch
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_the_build_check_refuses_what_the_image_must_not_carry(name: str) -> None:
-    path, extra, _own = IMAGES[name]
-    check = parse_dockerfile(ROOT / path).runs[-1]
+    extra = IMAGES[name][1]
+    check = image(name).runs[-1]
     for module in REFUSED[name]:
-        assert f"u.find_spec('{module}') is None" in check, f"{path}: the check skips {module}"
+        assert f"u.find_spec('{module}') is None" in check, f"{name}: the check skips {module}"
         assert module not in extra_closure(extra)
 
 
@@ -147,7 +191,7 @@ def test_light_images_carry_no_torch(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ENTRY))
 def test_entrypoint_and_ports_match_the_chart(name: str) -> None:
-    df = parse_dockerfile(ROOT / IMAGES[name][0])
+    df = image(name)
     assert df.entrypoint == ENTRY[name]
     used = [
         (c, p)
@@ -163,11 +207,9 @@ def test_entrypoint_and_ports_match_the_chart(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_source_imports_only_what_the_extra_installs(name: str) -> None:
-    path, extra, _own = IMAGES[name]
-    files = copied_python_files(parse_dockerfile(ROOT / path))
+    files = copied_python_files(image(name))
     assert files
-    package = path.split("/")[0]
-    assert not foreign_imports(extra, files, entry=package)
+    assert not foreign_imports(IMAGES[name][1], files, entry=package(name))
 
 
 def test_foreign_import_check_can_fail() -> None:
@@ -204,9 +246,9 @@ def _probe(extra: str, own: set[str], modules: list[str], parsers: list[str]):
 @pytest.mark.parametrize("name", NAMES)
 def test_entrypoint_imports_with_only_its_extra(name: str) -> None:
     _path, extra, own = IMAGES[name]
-    package = IMAGES[name][0].split("/")[0]
-    modules = component_modules(package)
-    parsers = [f"{package}.__main__"] if (PACKAGE_DIRS[package] / "__main__.py").exists() else []
+    folder = package(name)
+    modules = component_modules(folder)
+    parsers = [f"{folder}.__main__"] if (PACKAGE_DIRS[folder] / "__main__.py").exists() else []
     out = _probe(extra, own, modules, parsers)
     assert out.returncode == 0, out.stderr[-3000:]
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from k8s_support import ROOT
+from k8s_support import ROOT, make_images
 
 pytestmark = pytest.mark.k8s
 
@@ -82,11 +82,4 @@ def test_make_exposes_the_cluster_targets() -> None:
     for target in ("cluster-up", "cluster-down", "train-job", "cluster", "images", "k8s-check"):
         assert target in out.stdout
     env = os.environ | {"IMAGE_TAG": "9.9.9"}
-    out = subprocess.run(
-        ["make", "--no-print-directory", "-s", "print-images"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert "bukva/trainer:9.9.9" in out.stdout.split()
+    assert "bukva/trainer:9.9.9" in make_images(env)

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dockerfiles import image as dockerfile_image
 from k8s_support import (
     ROOT,
     containers,
     environments,
     kserve_services,
+    make_images,
     pod_specs,
     split_image,
 )
@@ -284,14 +286,7 @@ def test_every_secret_key_and_config_map_exists(env: str) -> None:
 
 @functools.cache
 def built_images() -> set[str]:
-    out = subprocess.run(
-        ["make", "--no-print-directory", "-s", "print-images"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    return set(out.stdout.split())
+    return set(make_images())
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -472,10 +467,8 @@ def test_the_frontend_pod_sets_what_its_pages_read(env: str) -> None:
     assert {"MLFLOW_TRACKING_URI", "BUKVA_INFERENCE_URL", "BUKVA_PROMETHEUS_URL"} <= set(reads)
     [pod] = [p for p in pod_specs(environments()[env]) if p.owner.endswith("-frontend")]
     names = {e["name"] for c in containers(pod.spec) for e in c.get("env", [])}
-    dockerfile = (ROOT / "frontend" / "Dockerfile").read_text()
-    image = set(
-        re.findall(r"\b([A-Z_]+)=", " ".join(re.findall(r"^ENV .*(?:\\\n.*)*", dockerfile, re.M)))
-    )
+    set_env = " ".join(rest for op, rest in dockerfile_image("frontend").steps if op == "ENV")
+    image = set(re.findall(r"\b([A-Z_]+)=", set_env))
     for var, files in reads.items():
         if var in FRONTEND_DEFAULTS_OK:
             continue

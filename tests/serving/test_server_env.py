@@ -3,9 +3,8 @@ images: one BLAS thread, malloc that keeps freed memory (docs/serving.md, Perfor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-
-import pytest
 
 from bukva.settings import Settings
 from launch.serve import SERVER_RUNTIME_ENV, Ports, servers
@@ -13,13 +12,17 @@ from launch.serve import SERVER_RUNTIME_ENV, Ports, servers
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("dockerfile", ["model/Dockerfile", "transformer/Dockerfile"])
-def test_images_set_the_launchers_runtime_env(dockerfile: str) -> None:
-    text = (ROOT / dockerfile).read_text().replace("\\\n", " ")
-    env_lines = [line for line in text.splitlines() if line.startswith("ENV ")]
+def test_images_set_the_launchers_runtime_env() -> None:
+    # Both server images are targets of the shared Dockerfile built FROM its `servers` stage.
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    by_name = {s.split()[2]: s for s in stages if len(s.split()) > 2 and s.split()[1] == "AS"}
+    for target in ("predictor", "transformer"):
+        assert by_name[target].split()[0] == "servers", f"{target} is not built FROM servers"
+    env_lines = [line for line in by_name["servers"].splitlines() if line.startswith("ENV ")]
     assignments = {word for line in env_lines for word in line.split()[1:]}
     for key, value in SERVER_RUNTIME_ENV.items():
-        assert f"{key}={value}" in assignments, f"{dockerfile} lacks {key}={value}"
+        assert f"{key}={value}" in assignments, f"the servers stage lacks {key}={value}"
 
 
 def test_local_servers_get_the_runtime_env() -> None:

@@ -11,10 +11,13 @@ in the body of a `try:` that catches ImportError is marked optional: the file wo
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("model", "transformer", "frontend", "pipelines")
@@ -115,15 +118,21 @@ def project_imports(name: str) -> set[str]:
     return found
 
 
-def closure(names: Iterable[str]) -> set[str]:
-    """`names` and every project module they import, transitively."""
-    seen, pending = set(), list(names)
+def reach(start: Iterable[T], edges: Callable[[T], Iterable[T]]) -> set[T]:
+    """`start` and everything `edges` leads to from it, transitively."""
+    seen: set[T] = set()
+    pending = list(start)
     while pending:
         current = pending.pop()
         if current not in seen:
             seen.add(current)
-            pending.extend(project_imports(current))
+            pending.extend(edges(current))
     return seen
+
+
+def closure(names: Iterable[str]) -> set[str]:
+    """`names` and every project module they import, transitively."""
+    return reach(names, project_imports)
 
 
 def third_party(name: str) -> set[str]:

@@ -11,6 +11,13 @@ from moto.server import ThreadedMotoServer
 
 from launch.processes import free_port
 
+# What moto accepts and what boto3, s3fs and MLflow read from the environment.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
 
 class MotoS3:
     """An S3 endpoint on a fixed loopback port that a test can take down and bring back."""

@@ -47,13 +47,7 @@ def imported_files(path: Path) -> set[Path]:
 
 def closure(path: Path) -> set[Path]:
     """`path` and every project file it imports, transitively."""
-    seen, pending = set(), [path]
-    while pending:
-        current = pending.pop()
-        if current not in seen:
-            seen.add(current)
-            pending.extend(imported_files(current))
-    return seen
+    return imports.reach([path], imported_files)
 
 
 def stages() -> dict[str, dict]:
