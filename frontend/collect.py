@@ -115,12 +115,7 @@ def _describe(lang: str, prompt: Prompt) -> str:
 
 def render(lang: str) -> None:
     """The whole collection page."""
-    st.subheader(text(lang, "collect_title"))
-    st.caption(text(lang, "collect_help"))
-    messages = st.container()
-    notice = st.session_state.pop("collect-notice", None)
-    if notice:
-        getattr(messages, notice[0])(notice[1])
+    feedback.page_header(lang, "collect", "collect-notice")
     prompt = st.session_state.get(PROMPT_KEY) or next_prompt()
     st.markdown(f"### {text(lang, 'collect_prompt', char=_describe(lang, prompt))}")
     st.caption(text(lang, "collect_count", n=st.session_state.get(COUNT_KEY, 0)))

@@ -240,14 +240,7 @@ def _wait_for_service(lang: str, drawing: Drawing, mode: str) -> None:
 
 def render(lang: str) -> None:
     """The whole drawing page."""
-    st.subheader(text(lang, "draw_title"))
-    st.caption(text(lang, "draw_help"))
-    # Messages go into a container that is always there: were it to come and go, everything
-    # after it would move in the page's element tree and the canvas would be remounted.
-    messages = st.container()
-    notice = st.session_state.pop("notice", None)
-    if notice:
-        getattr(messages, notice[0])(notice[1])
+    messages = feedback.page_header(lang, "draw", "notice")
     # Made on the first page load, not on the first stroke: the outbox's retry thread starts
     # (delivering what an earlier run queued) and the first answer does not pay for set-up.
     resources.inference_client()

@@ -100,3 +100,17 @@ def _served_version() -> str:
         return resources.served_model_version(resources.settings().bukva_inference_url)
     except Exception:  # the service is down: the record says "unknown"
         return ""
+
+
+def page_header(lang: str, page: str, notice_key: str) -> Any:
+    """A drawing page's title (`{page}_title`), help line (`{page}_help`) and message area,
+    showing the notice the last save left in `notice_key`. The area is always there: were it
+    to come and go, everything after it would move in the page's element tree and the canvas
+    would be remounted."""
+    st.subheader(text(lang, f"{page}_title"))
+    st.caption(text(lang, f"{page}_help"))
+    messages = st.container()
+    notice = st.session_state.pop(notice_key, None)
+    if notice:
+        getattr(messages, notice[0])(notice[1])
+    return messages
