@@ -490,11 +490,15 @@ class FeedbackOutbox:
 
 
 def feedback_counts(store: ObjectStore) -> Counter[str]:
-    """How many complete feedback records the store holds, per class character."""
+    """How many complete feedback records the store holds, per class character, leaving out
+    the ones a person rejected on review (they never train; a drawing not reviewed yet counts).
+    """
+    rejected = {rid for rid, body in read_reviews(store).items() if body["status"] == REJECTED}
     counts: Counter[str] = Counter()
     for key in store.list_keys():
         label, _, name = key.partition("/")
-        if name.endswith(".json") and "/" not in name and label in CLASSES:
+        complete = name.endswith(".json") and "/" not in name and label in CLASSES
+        if complete and name[: -len(".json")] not in rejected:
             counts[label] += 1
     return counts
 
