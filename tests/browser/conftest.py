@@ -52,7 +52,7 @@ CHROMIUM_ARGS = [
 TRAINED_MODEL = Path(os.environ.get("BUKVA_TEST_MODEL", ROOT / "models" / "model"))
 # `make screenshots`: serve the registry champion and show its metrics (see the module docstring).
 FROM_REGISTRY = os.environ.get("BUKVA_TEST_CHAMPION") == "1"
-OUTPUT = ROOT / "reports" / "browser"  # screenshots and browser_latency.json (git-ignored)
+OUTPUT = ROOT / "reports" / "browser"  # screenshots and latency.json (git-ignored)
 PHONE = {"width": 390, "height": 844}
 BUCKET = "bukva-feedback"
 

@@ -2,10 +2,14 @@
 
 Block and cursive letters and digits are drawn stroke by stroke with mouse paths; after each
 stroke the page's own clock measures pointer-up to the answer for that drawing being in the
-page (tests/browser/canvas.py). The figures, split into send, rerun, inference and render, go
-to reports/browser_latency.json (ignored by git) with the goals (median <= 150 ms, 90th
-percentile <= 250 ms) and whether they were met; the test records them, it does not assert
-them. A benchmark (marker `bench`) that needs Chromium (marker `browser`).
+page (tests/browser/canvas.py). Two kinds of session: a warm one (36 strokes in one tab) and
+fresh ones (a new browser profile, so a new Streamlit session, per drawing: the first stroke
+a person makes after opening the page). The figures, split into send, rerun, inference and
+render, go to reports/browser/latency.json (ignored by git; `make latency` copies it to the
+tracked reports/latency.json) with the machine, its load and the goals of issue 23 (warm
+median <= 80 ms, fresh median <= 100 ms, 90th percentile <= 150 ms) and whether each was met;
+the test records them, it does not assert them. A benchmark (marker `bench`) that needs
+Chromium (marker `browser`).
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from bench.load import machine
+
 from .canvas import Point, answer_digest, canvas_digest, draw, ellipse, settle, summary
-from .conftest import ROOT, Stack
+from .conftest import OUTPUT, Stack, _context
 
 pytestmark = [pytest.mark.browser, pytest.mark.bench]
 
-REPORT = ROOT / "reports" / "browser_latency.json"
-GOAL_MEDIAN_MS = 150
-GOAL_P90_MS = 250
+REPORT = OUTPUT / "latency.json"
+# Issue 23's goals: a warm session's median, a fresh session's first answer, both p90s.
+GOALS = {"warm_median_ms": 80, "fresh_median_ms": 100, "p90_ms": 150}
+FRESH_SESSIONS = 6  # new browser profiles, one first stroke each
 
 
 def _cursive(points: list[Point]) -> list[Point]:
@@ -73,10 +80,32 @@ CHARACTERS: dict[str, list[list[Point]]] = {
 }
 
 
-def test_stroke_to_answer_latency(page: Page, stack: Stack) -> None:
+def _fresh_first_strokes(browser, url: str) -> list[dict]:
+    """The first stroke of `FRESH_SESSIONS` new sessions: a new browser profile opens the
+    page, waits until it is ready, as a person would, and draws one stroke."""
+    firsts = []
+    for i in range(FRESH_SESSIONS):
+        character, paths = list(CHARACTERS.items())[i % len(CHARACTERS)]
+        context = _context(browser)
+        try:
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            expect(page.locator("canvas").first).to_be_visible()
+            settle(page)
+            timing = draw(page, paths[:1])[0]
+            assert answer_digest(page) == canvas_digest(page), character
+            firsts.append({"character": character, "session": i + 1} | timing)
+        finally:
+            context.close()
+    return firsts
+
+
+def test_stroke_to_answer_latency(browser, page: Page, stack: Stack) -> None:
     page.goto(stack.url)
     expect(page.locator("canvas").first).to_be_visible()
     settle(page)
+    before = machine()
     strokes: list[dict] = []
     # Twice over (36 strokes): the 90th percentile of a few strokes is one unlucky stroke.
     for character, paths in [*CHARACTERS.items(), *CHARACTERS.items()]:
@@ -87,13 +116,21 @@ def test_stroke_to_answer_latency(page: Page, stack: Stack) -> None:
         page.get_by_role("button", name="Стерти все").click()
         expect(page.get_by_text("Нічого не намальовано.")).to_be_visible()
         settle(page)
+    fresh = _fresh_first_strokes(browser, stack.url)
 
-    figures = summary(strokes)
+    warm_figures, fresh_figures = summary(strokes), summary(fresh)
+    met = {
+        "warm_median_ms": warm_figures["median_ms"] <= GOALS["warm_median_ms"],
+        "fresh_median_ms": fresh_figures["median_ms"] <= GOALS["fresh_median_ms"],
+        "warm_p90_ms": warm_figures["p90_ms"] <= GOALS["p90_ms"],
+        "fresh_p90_ms": fresh_figures["p90_ms"] <= GOALS["p90_ms"],
+    }
     report = {
         "what": "browser: end of a stroke (pointerup) -> the answer for it visible in the page",
-        "goal": {"median_ms": GOAL_MEDIAN_MS, "p90_ms": GOAL_P90_MS},
-        "goal_met": figures["median_ms"] <= GOAL_MEDIAN_MS and figures["p90_ms"] <= GOAL_P90_MS,
-        **figures,
+        "goal": GOALS,
+        "goal_met": met,
+        "warm": warm_figures | {"strokes": len(strokes)},
+        "fresh": fresh_figures | {"sessions": len(fresh)},
         "parts": {
             "send": "pointerup -> the drawing leaves the page (websocket send)",
             "queue": "-> the app's drawing fragment starts (websocket, Streamlit's rerun request)",
@@ -101,20 +138,23 @@ def test_stroke_to_answer_latency(page: Page, stack: Stack) -> None:
             "inference": "the v2 call: app -> transformer -> predictor -> app",
             "render": "the answer made -> in the page (websocket back, Streamlit/React render)",
         },
-        "strokes": strokes,
+        "warm_strokes": strokes,
+        "fresh_strokes": fresh,
         "model": "trained" if stack.trained else "untrained (models/model absent)",
-        "browser": "Chromium (headless), 1280x1000",
-        "cpus": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "browser": "Chromium (headless), 1280x1000, on the same machine as the servers",
+        "machine": before | {"load_avg_1m_after": round(os.getloadavg()[0], 2)},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-    parts = ", ".join(f"{k} {v['median_ms']}" for k, v in figures["breakdown"].items())
+    parts = ", ".join(f"{k} {v['median_ms']}" for k, v in warm_figures["breakdown"].items())
     print(
-        f"\nstroke -> answer over {len(strokes)} strokes: median {figures['median_ms']} ms, "
-        f"p90 {figures['p90_ms']} ms (medians: {parts}; load {report['load_average_1m']})"
+        f"\nstroke -> answer, warm ({len(strokes)} strokes): median {warm_figures['median_ms']}"
+        f" ms, p90 {warm_figures['p90_ms']} ms (medians: {parts}); fresh ({len(fresh)} "
+        f"sessions): median {fresh_figures['median_ms']} ms, p90 {fresh_figures['p90_ms']} ms; "
+        f"load {before['load_avg_1m_before']} -> {report['machine']['load_avg_1m_after']}"
     )
     # The goals are recorded beside the figures, not asserted: a timed assertion flakes on a
     # loaded machine. Every stroke above was answered for its own drawing (the real check).
     assert strokes and all(s["ms"] > 0 for s in strokes), strokes
+    assert len(fresh) == FRESH_SESSIONS and all(s["ms"] > 0 for s in fresh), fresh
