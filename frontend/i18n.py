@@ -35,8 +35,8 @@ TEXT: dict[str, dict[str, str]] = {
         "twin_note": "Схоже і на «{first}», і на «{second}». Виберіть угорі «Літери» чи "
         "«Цифри», і модель відповість напевно.",
         "prediction": "Відповідь моделі",
-        "case_upper": "Велика літера ({p:.0%}): сягає верхньої лінії.",
-        "case_lower": "Мала літера ({p:.0%}): сягає середньої лінії.",
+        "case_upper": "Велика літера ({p:.0%}). Велику пишуть до верхньої лінії.",
+        "case_lower": "Мала літера ({p:.0%}). Малу пишуть до середньої лінії.",
         "case_uncertain": "Регістр непевний: велика {up:.0%}, мала {low:.0%}. Велика сягає "
         "верхньої лінії, мала — середньої.",
         "case_unknown": "Регістр: модель не вміє розрізняти його для цієї літери.",
@@ -137,8 +137,8 @@ TEXT: dict[str, dict[str, str]] = {
         "twin_note": "It looks like both “{first}” and “{second}”. Choose Letters or Digits "
         "above and the model will say which.",
         "prediction": "The model's answer",
-        "case_upper": "Capital letter ({p:.0%}): it reaches the top line.",
-        "case_lower": "Small letter ({p:.0%}): it reaches the middle line.",
+        "case_upper": "Capital letter ({p:.0%}). Capitals go up to the top line.",
+        "case_lower": "Small letter ({p:.0%}). Small letters go up to the middle line.",
         "case_uncertain": "Case uncertain: capital {up:.0%}, small {low:.0%}. A capital "
         "reaches the top line, a small letter the middle one.",
         "case_unknown": "Case: the model cannot tell it for this letter.",

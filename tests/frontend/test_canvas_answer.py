@@ -88,11 +88,13 @@ def test_case_note_says_what_the_case_answer_means(pred: Prediction, kind: str, 
 
 
 def test_case_note_words_and_figures() -> None:
+    # The note gives the rule for each case, not a claim about the drawing: the case head
+    # also answers "capital" for a small е that stays below the middle line (person trial).
     assert answer.case_note("en", prediction("г", 0.93)).text == (
-        "Capital letter (93%): it reaches the top line."
+        "Capital letter (93%). Capitals go up to the top line."
     )
     assert answer.case_note("uk", prediction("г", 0.04)).text == (
-        "Мала літера (96%): сягає середньої лінії."
+        "Мала літера (96%). Малу пишуть до середньої лінії."
     )
     uncertain = answer.case_note("en", prediction("г", 0.55)).text
     assert "capital 55%, small 45%" in uncertain
