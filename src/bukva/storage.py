@@ -42,7 +42,7 @@ import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -493,9 +493,11 @@ def feedback_counts(store: ObjectStore) -> Counter[str]:
     """How many complete feedback records the store holds, per class character, leaving out
     the ones a person rejected on review (they never train; a drawing not reviewed yet counts).
     """
-    rejected = {rid for rid, body in read_reviews(store).items() if body["status"] == REJECTED}
+    keys = list(store.list_keys())  # one listing (a bucket's is paged requests) for both
+    decisions = read_reviews(store, keys)
+    rejected = {rid for rid, body in decisions.items() if body["status"] == REJECTED}
     counts: Counter[str] = Counter()
-    for key in store.list_keys():
+    for key in keys:
         label, _, name = key.partition("/")
         complete = name.endswith(".json") and "/" not in name and label in CLASSES
         if complete and name[: -len(".json")] not in rejected:
@@ -522,11 +524,14 @@ def review_key(record_id: str) -> str:
     return f"{REVIEWS}/{record_id}.json"
 
 
-def read_reviews(store: ObjectStore) -> dict[str, dict[str, Any]]:
+def read_reviews(
+    store: ObjectStore, keys: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Every review decision in the store, by record id (unreadable ones are ignored: the
-    record then simply counts as not reviewed)."""
+    record then simply counts as not reviewed). `keys`: the store's keys when the caller has
+    listed them already."""
     decisions: dict[str, dict[str, Any]] = {}
-    for key in store.list_keys():
+    for key in store.list_keys() if keys is None else keys:
         folder, _, name = key.partition("/")
         if folder != REVIEWS or not name.endswith(".json") or "/" in name:
             continue
@@ -542,9 +547,10 @@ def read_reviews(store: ObjectStore) -> dict[str, dict[str, Any]]:
 def stored_records(store: ObjectStore) -> tuple[list[StoredRecord], dict[str, str]]:
     """The store's complete records with their review decision, lowest `unlikely` first, and
     the keys of the records that could not be read, with the reason."""
-    decisions = read_reviews(store)
+    keys = sorted(store.list_keys())
+    decisions = read_reviews(store, keys)
     found, broken = [], {}
-    for key in sorted(store.list_keys()):
+    for key in keys:
         label, _, name = key.partition("/")
         if label not in CLASSES or not name.endswith(".json") or "/" in name:
             continue
