@@ -25,7 +25,11 @@ SETTINGS = {
     "native": NATIVE,
     "oneDNN-only": NATIVE | {"DNNL_MAX_CPU_ISA": "AVX2"},
     "ATen+MKL": NATIVE
-    | {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    | {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_CBWR": "COMPATIBLE,STRICT",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    },
     "pinned-no-oneDNN": {"BUKVA_NO_ONEDNN": "1"},
 }
 STEP = """

@@ -9,8 +9,13 @@ seed, and the difference grows over thousands of steps. `pin()` caps every one o
 
 - `ATEN_CPU_CAPABILITY=avx2`: ATen's CPU kernels;
 - `DNNL_MAX_CPU_ISA=AVX2` (and its newer name `ONEDNN_MAX_CPU_ISA`): oneDNN's JIT kernels;
-- `MKL_CBWR=AVX2,STRICT` (conditional numerical reproducibility) and
-  `MKL_ENABLE_INSTRUCTIONS=AVX2`: MKL's BLAS, the same code path on Intel and AMD;
+- `MKL_CBWR=COMPATIBLE,STRICT` (conditional numerical reproducibility): MKL's BLAS (the
+  linear layers' matrix products) on its one code path that Intel documents as the same on
+  Intel and non-Intel CPUs. The `AVX2` branch is honoured on Intel CPUs only; elsewhere MKL
+  falls back to its automatic dispatch without a word, which is how an Intel Xeon trained
+  other weights than two AMD EPYCs that agreed with each other (docs/pipeline.md). It costs
+  nothing measurable here: convolutions, most of the work, are oneDNN's.
+  `MKL_ENABLE_INSTRUCTIONS=AVX2` caps MKL's other functions;
 - `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread (a parallel reduction's order depends on
   the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`.
 
@@ -33,7 +38,7 @@ PINNED = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "DNNL_MAX_CPU_ISA": "AVX2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MKL_CBWR": "AVX2,STRICT",
+    "MKL_CBWR": "COMPATIBLE,STRICT",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -66,6 +71,39 @@ def describe() -> dict:
         "threads": torch.get_num_threads(),
         "env": {k: os.environ.get(k) for k in PINNED},
     }
+
+
+def fingerprint(steps: int = 20) -> str:
+    """sha256 (first 16 hex digits) of the weights after `steps` training steps of the
+    committed network shape on fixed random data: every kernel training uses (convolutions,
+    matrix products, the optimiser) in a few seconds. Two machines that print the same value
+    run the same arithmetic; `make repro` can then give them the same model."""
+    import hashlib
+
+    import torch
+
+    from bukva.network import BukvaNet, ModelConfig
+
+    torch.manual_seed(0)
+    model = BukvaNet(ModelConfig(width=32, hidden=256, pool=3))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        images = torch.rand(64, 1, 28, 28, generator=gen)
+        labels = torch.randint(0, model.config.num_classes, (64,), generator=gen)
+        upper = torch.randint(0, 2, (64,), generator=gen).float()
+        label_logits, case_logits = model(images)
+        loss = torch.nn.functional.cross_entropy(label_logits, labels)
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+            case_logits.reshape(-1), upper
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def summary() -> str:

@@ -16,7 +16,7 @@ from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, load_splits
 from pipelines.fit import NETWORK_SHAPE, TrainParams, fit, reporter
-from pipelines.tracking import stage_run
+from pipelines.tracking import stage_run, tag_weights
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
     with stage_run("pretrain", params=asdict(params)) as run:
         report = reporter("pretrain", params.epochs, run.log_metrics)
         model, _ = fit(params, train, val, on_epoch=report)
-        save(model, args.out, extra={"mlflow_run_id": run.run_id})
+        save(model, args.out)
+        tag_weights(run, args.out)
     log("pretrain", f"pretrained weights written to {args.out}")
 
 

@@ -253,21 +253,6 @@ def dvc_data_tags(lock_path: Path) -> dict[str, str]:
     return tags
 
 
-def _training_run(client, model_dir: Path) -> str | None:
-    """The MLflow run that trained these weights (config.json's extra), if this store has it."""
-    from mlflow.exceptions import MlflowException
-
-    config = json.loads((model_dir / CONFIG_FILE).read_text())
-    run_id = (config.get("extra") or {}).get("mlflow_run_id")
-    if not run_id:
-        return None
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        return None
-    return run_id
-
-
 def champion_correct(champion: Version, sets: dict) -> tuple[Any, str]:
     """The champion's answers on the evaluation images (right or wrong, per image of the
     combined set): its weights and config are fetched from the registry and run here, on the
@@ -336,7 +321,7 @@ def register(
 
     tracking.connect()  # fails fast naming a dead server; creates the embedded store's folder
     client = MlflowClient()
-    training_run = _training_run(client, model_dir)
+    training_run = tracking.training_run(model_dir, client)
     paired = None
     with tracking.stage_run("register", run_id=training_run, verify=False) as run:
         version = registry.version_by_weights(client, weights_sha)

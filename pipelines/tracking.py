@@ -6,7 +6,9 @@
   endpoint fails in seconds with a message naming it, instead of after MLflow's own retries,
   and before anything is half-written. `setup` also selects (creates) the experiment.
 - `stage_run` is the run a stage logs into: one run per training, resumed by `evaluate` and
-  `register` through the run id saved with the model.
+  `register`, which find it by the sha256 of the weights it wrote (`training_run`): the model
+  folder holds no run id, so the same training gives byte-identical files on every machine
+  and dvc.lock's hashes reproduce.
 - `register_verified` is the only safe way to create a registry version: it checks that the
   run's model files are in the artifact store first, and deletes the version again if
   anything after its creation fails, so the registry never holds a version without files.
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bukva import s3
+from bukva.registry import WEIGHTS_TAG, weights_digest
 from bukva.settings import Settings
 from pipelines.common import StageError
 
@@ -265,6 +268,30 @@ def stage_run(
         if params:
             mlflow.log_params(_flatten(params))
         yield RunLog(active.info.run_id)
+
+
+def tag_weights(run: RunLog, model_dir: str | Path) -> None:
+    """Mark `run` as the one that wrote the weights in `model_dir` (see `training_run`)."""
+    run.set_tags({WEIGHTS_TAG: weights_digest(model_dir)})
+
+
+def training_run(model_dir: str | Path, client=None) -> str | None:
+    """The run that trained the weights in `model_dir` (its `WEIGHTS_TAG` is their sha256),
+    the latest when the same weights were trained twice; None when this store has none.
+    Needs `connect` first."""
+    from mlflow.tracking import MlflowClient
+
+    client = client or MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.{WEIGHTS_TAG} = '{weights_digest(model_dir)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
 
 
 def artifact_files(run_id: str, path: str = "") -> set[str]:

@@ -5,7 +5,8 @@ split (scans) plus the `draw` stage's training drawings (canvas redrawings, font
 and, when `synthetic_capitals` is on, small cursive shapes at capital size as capitals. The body
 starts from the `pretrain` stage's weights, both heads fresh; the loop is
 `pipelines.fit.fit`, the knobs are params.yaml's `train` section (`TrainParams`). Writes
-models/model/ (safetensors + config.json with the MLflow run id) and logs the run.
+models/model/ (safetensors + config.json) and logs the run, tagged with the weights' sha256
+(how evaluate and register find it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pipelines import cpu
 from pipelines.common import load_params, log, run_cli
 from pipelines.data import add_split_arguments, feedback_used, load_splits
 from pipelines.fit import TrainParams, body_state, fit, reporter, training_set
-from pipelines.tracking import stage_run
+from pipelines.tracking import stage_run, tag_weights
 
 FEEDBACK_USED_FILE = "feedback_used.json"  # the run's artifact: id -> sha256, label, case, review
 
@@ -44,7 +45,8 @@ def main() -> None:
     with stage_run("train", params=asdict(params)) as run:
         report = reporter("train", params.epochs, run.log_metrics)
         model, _ = fit(params, train_set, splits["val"], init, report)
-        save(model, args.out, extra={"mlflow_run_id": run.run_id})
+        save(model, args.out)
+        tag_weights(run, args.out)
         run.log_artifacts(args.out, "model")
         # Provenance: the feedback drawings (by sha256) this model learned from; register
         # copies the per-class count onto the registry version (the Model page shows it).

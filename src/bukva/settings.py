@@ -85,6 +85,10 @@ class Settings:
     bukva_tune_epochs: int = _bounded(4, 1)
     # Prometheus HTTP API for the monitoring page.
     bukva_prometheus_url: str = "http://127.0.0.1:9090"
+    # Milliseconds the app waits after sending a new answer, before the rest of the rerun (the
+    # probabilities, the canvas, the feedback form): the browser paints the answer on its own
+    # instead of after all of it (docs/frontend.md, "Stroke-to-answer latency"); 0 turns it off.
+    bukva_answer_paint_ms: float = _bounded(20.0, 0, 1000)
     # Port of the app's own Prometheus /metrics endpoint; 0 turns it off.
     bukva_metrics_port: int = _bounded(9102, 0, 65535)
     # Address that endpoint listens on (all interfaces, so Prometheus in a cluster reaches it).

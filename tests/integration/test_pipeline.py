@@ -78,11 +78,13 @@ def test_mlflow_run_has_params_epoch_metrics_final_metrics_and_artifacts(project
     path, _ = project
     import mlflow
 
+    from pipelines.tracking import training_run
+
     client = mlflow.MlflowClient(f"sqlite:///{path / 'mlruns' / 'mlflow.db'}")
-    run_id = json.loads((path / "models" / "model" / "config.json").read_text())["extra"][
-        "mlflow_run_id"
-    ]
+    run_id = training_run(path / "models" / "model", client)  # found by the weights' sha256
+    assert run_id is not None
     data = client.get_run(run_id).data
+    assert data.tags["bukva.stage"] == "train"
     assert data.params["epochs"] == "3" and data.params["width"] == "8"
     losses = [
         m.value
@@ -143,7 +145,8 @@ def test_a_registry_that_lost_its_champion_gets_one_again(project, tmp_path):
 def test_stage_processes_run_pinned_kernels_whatever_the_environment_says(project):
     """The caps win over a caller's own settings: `python -m pipelines.kernels` (through the
     package every stage imports first) reports AVX2 and one thread, and training again under
-    the widest settings the caller can export gives the same weights, byte for byte."""
+    the widest settings the caller can export gives the same model folder, byte for byte
+    (weights and config.json: no run id inside, so dvc.lock's hashes reproduce too)."""
     path, _ = project
     widest = {
         "ATEN_CPU_CAPABILITY": "avx512",
@@ -157,9 +160,17 @@ def test_stage_processes_run_pinned_kernels_whatever_the_environment_says(projec
         run([sys.executable, "-m", "pipelines.kernels"], path, BUKVA_CPU_KERNELS="native").stdout
     )
     assert not native["pinned"]
+    # The kernels' fingerprint (a few training steps on fixed data) is the caps', whatever the
+    # caller exported: the value two machines compare.
+    fingerprints = [
+        json.loads(run([sys.executable, "-m", "pipelines.kernels", "--fingerprint"], path, **e)
+                   .stdout)["fingerprint"]
+        for e in (widest, {})
+    ]  # fmt: skip
+    assert len(fingerprints[0]) == 16 and fingerprints[0] == fingerprints[1], fingerprints
     train = [sys.executable, "-m", "pipelines.train", "--out", "models/again"]
     again = run(train, path, **widest)
     assert "CPU kernels pinned: ATen AVX2" in again.stdout
-    weights = "model.safetensors"
-    first = (path / "models" / "model" / weights).read_bytes()
-    assert (path / "models" / "again" / weights).read_bytes() == first
+    for name in ("model.safetensors", "config.json"):
+        first = (path / "models" / "model" / name).read_bytes()
+        assert (path / "models" / "again" / name).read_bytes() == first, name

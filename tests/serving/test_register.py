@@ -229,16 +229,24 @@ def test_gate_comes_from_params_yaml(tmp_path):
 
 @pytest.mark.integration
 def test_version_points_at_the_training_run(registry):
-    """When config.json names a run in this store, its `model/` artifacts are registered."""
+    """The run tagged with the weights' sha256 (the training run) is the one registered, its
+    `model/` artifacts the version's files; the model folder itself names no run."""
+    import torch
     from mlflow.tracking import MlflowClient
 
     from bukva.network import BukvaNet, save
     from pipelines.register import register
-    from pipelines.tracking import stage_run
+    from pipelines.tracking import stage_run, tag_weights
 
+    torch.manual_seed(3)
+    with stage_run("train") as other:  # another training: other weights, not this one
+        tag_weights(other, save(BukvaNet(), registry / "other"))
+    torch.manual_seed(4)
     with stage_run("train") as run:
-        folder = save(BukvaNet(), registry / "trained", extra={"mlflow_run_id": run.run_id})
+        folder = save(BukvaNet(), registry / "trained")
+        tag_weights(run, folder)
         run.log_artifacts(folder, "model")
+    assert "extra" not in json.loads((folder / "config.json").read_text())
     metrics = registry / "metrics.json"
     metrics.write_text(json.dumps({"label_accuracy": 0.7}))
     result = register(folder, metrics, registry / "dvc.lock", Gate())
