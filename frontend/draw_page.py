@@ -149,9 +149,23 @@ def _show_answer(
             f"<p><strong>{text(lang, 'prediction')}</strong></p>"
             + answer.answer_html(lang, drawing.digest, prediction, GUIDES, preview, timings)
         )
+        if timings["inference"] > 0:  # a new answer, not a rerun that already showed it
+            _let_answer_paint()
         if prediction.status == STATUS_OK:
             for char, prob in zip(prediction.labels, prediction.probabilities, strict=True):
                 st.progress(min(max(prob, 0.0), 1.0), text=f"{char}  {prob:.1%}")
+
+
+def _let_answer_paint() -> None:
+    """Wait `BUKVA_ANSWER_PAINT_MS` before the rest of the run. Streamlit flushes a session's
+    messages every 5 ms as the script makes them; the browser's React batches what arrives
+    together and paints once. Without a pause the answer reaches the screen only after the
+    probabilities, the canvas (a component message of about 19 kB every run) and the feedback form
+    are rendered too, 40-50 ms after its own message arrived; with it the answer is painted
+    alone first (measured in docs/frontend.md)."""
+    pause = resources.settings().bukva_answer_paint_ms
+    if pause > 0:
+        time.sleep(pause / 1000)
 
 
 def _show_feedback_form(

@@ -86,6 +86,13 @@ def _boto_credentials() -> dict[str, str]:
     }
 
 
+# The app's settings a benchmark may set for the app it starts (A/B runs of `make latency`);
+# everything else BUKVA_* of the caller's stays out.
+PASSED_THROUGH = {
+    name: os.environ[name] for name in ("BUKVA_ANSWER_PAINT_MS",) if name in os.environ
+}
+
+
 def registry(logs: Path, home: Path) -> tuple[list[Process], dict, dict]:
     """The champion from the local registry, as `make up` serves it: the processes to start
     (an MLflow server when the store is the embedded SQLite one), and the predictor's and the
@@ -150,6 +157,7 @@ def stack(
                 "AWS_ENDPOINT_URL": s3.url,
             }
             | app_env
+            | PASSED_THROUGH
         )
         app, url = streamlit_app(logs, env)
         processes.append(app.start())

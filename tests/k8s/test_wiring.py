@@ -437,8 +437,9 @@ def test_prometheus_jobs_are_the_ones_the_page_and_rules_select(env: str) -> Non
 SETTINGS_PROPERTIES = {"tracking_uri": "MLFLOW_TRACKING_URI", "home": "BUKVA_HOME"}
 # Read by the frontend, but right without a value in the pod: the outbox falls back to /tmp
 # (frontend/resources.py), the metrics endpoint listens on all addresses by default, the
-# feedback rate limit (20 a minute) is no laptop default.
+# feedback rate limit (20 a minute) is no laptop default, nor is the answer's paint pause.
 FRONTEND_DEFAULTS_OK = {
+    "BUKVA_ANSWER_PAINT_MS",
     "BUKVA_FEEDBACK_OUTBOX",
     "BUKVA_METRICS_ADDRESS",
     "BUKVA_FEEDBACK_PER_MINUTE",
