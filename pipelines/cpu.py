@@ -73,39 +73,6 @@ def describe() -> dict:
     }
 
 
-def fingerprint(steps: int = 20) -> str:
-    """sha256 (first 16 hex digits) of the weights after `steps` training steps of the
-    committed network shape on fixed random data: every kernel training uses (convolutions,
-    matrix products, the optimiser) in a few seconds. Two machines that print the same value
-    run the same arithmetic; `make repro` can then give them the same model."""
-    import hashlib
-
-    import torch
-
-    from bukva.network import BukvaNet, ModelConfig
-
-    torch.manual_seed(0)
-    model = BukvaNet(ModelConfig(width=32, hidden=256, pool=3))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(steps):
-        images = torch.rand(64, 1, 28, 28, generator=gen)
-        labels = torch.randint(0, model.config.num_classes, (64,), generator=gen)
-        upper = torch.randint(0, 2, (64,), generator=gen).float()
-        label_logits, case_logits = model(images)
-        loss = torch.nn.functional.cross_entropy(label_logits, labels)
-        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
-            case_logits.reshape(-1), upper
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    digest = hashlib.sha256()
-    for tensor in model.state_dict().values():
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def summary() -> str:
     """One line for a stage's log."""
     d = describe()

@@ -1,13 +1,46 @@
 """`python -m pipelines.kernels`: the CPU kernels a stage process runs with (pipelines/cpu.py),
 as JSON. `--fingerprint` adds `fingerprint`: a few training steps of the network on fixed
-random data, hashed (`pipelines.cpu.fingerprint`, ~5 s); the same value on two machines means
+random data, hashed (`fingerprint`, ~5 s); the same value on two machines means
 the same arithmetic, so compare it before comparing two `make repro` runs."""
 
 import argparse
+import hashlib
 import json
 import sys
 
-from pipelines.cpu import describe, fingerprint
+from pipelines.cpu import describe
+
+
+def fingerprint(steps: int = 20) -> str:
+    """sha256 (first 16 hex digits) of the weights after `steps` training steps of the
+    committed network shape on fixed random data: every kernel training uses (convolutions,
+    matrix products, the optimiser) in a few seconds. Two machines that print the same value
+    run the same arithmetic; `make repro` can then give them the same model."""
+    import torch
+
+    from bukva.network import BukvaNet, ModelConfig
+
+    torch.manual_seed(0)
+    model = BukvaNet(ModelConfig(width=32, hidden=256, pool=3))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        images = torch.rand(64, 1, 28, 28, generator=gen)
+        labels = torch.randint(0, model.config.num_classes, (64,), generator=gen)
+        upper = torch.randint(0, 2, (64,), generator=gen).float()
+        label_logits, case_logits = model(images)
+        loss = torch.nn.functional.cross_entropy(label_logits, labels)
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+            case_logits.reshape(-1), upper
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
