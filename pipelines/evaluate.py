@@ -25,6 +25,7 @@ import torch
 
 from bukva.alphabet import CLASSES, DIGITS
 from bukva.network import load
+from bukva.registry import weights_digest
 from pipelines import cpu, model_card
 from pipelines.common import load_params, log, run_cli, write_json
 from pipelines.data import Dataset, add_split_arguments
@@ -37,7 +38,7 @@ from pipelines.metrics import (
     numbers,
     predict,
 )
-from pipelines.tracking import setup, stage_run, training_run
+from pipelines.tracking import connect, stage_run, training_run
 
 
 def write_predictions(path: Path, results: dict, top_k: int) -> None:
@@ -293,8 +294,8 @@ def main() -> None:
             write_plots(folder, ds, probs, upper, figures, name)
         log("evaluate", f"{name}: " + summary_line(figures))
 
-    setup()  # the store the training logged into (named if it is down)
-    run_id = training_run(model_dir)
+    connect()  # the store the training logged into (named if it is down)
+    run_id = training_run(weights_digest(model_dir))
     with stage_run("evaluate", run_id=run_id, verify=False) as run:
         run.log_metrics({f"test_{k}": v for k, v in numbers(metrics).items()})
         run.log_artifacts(reports / "plots", "plots")

@@ -12,10 +12,11 @@ from pipelines.cpu import describe
 
 
 def fingerprint(steps: int = 20) -> str:
-    """sha256 (first 16 hex digits) of the weights after `steps` training steps of the
-    committed network shape on fixed random data: every kernel training uses (convolutions,
-    matrix products, the optimiser) in a few seconds. Two machines that print the same value
-    run the same arithmetic; `make repro` can then give them the same model."""
+    """sha256 (first 16 hex digits) of the weights after `steps` training steps of a network
+    of params.yaml's shape (width 32, hidden 256, 3x3 pool) on fixed random data: every kernel
+    training uses (convolutions, matrix products, the optimiser) in a few seconds. Two machines
+    that print the same value run the same arithmetic; `make repro` can then give them the same
+    model."""
     import torch
 
     from bukva.network import BukvaNet, ModelConfig

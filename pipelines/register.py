@@ -321,7 +321,7 @@ def register(
 
     tracking.connect()  # fails fast naming a dead server; creates the embedded store's folder
     client = MlflowClient()
-    training_run = tracking.training_run(model_dir, client)
+    training_run = tracking.training_run(weights_sha, client)
     paired = None
     with tracking.stage_run("register", run_id=training_run, verify=False) as run:
         version = registry.version_by_weights(client, weights_sha)

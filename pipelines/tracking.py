@@ -275,10 +275,10 @@ def tag_weights(run: RunLog, model_dir: str | Path) -> None:
     run.set_tags({WEIGHTS_TAG: weights_digest(model_dir)})
 
 
-def training_run(model_dir: str | Path, client=None) -> str | None:
-    """The run that trained the weights in `model_dir` (its `WEIGHTS_TAG` is their sha256),
-    the latest when the same weights were trained twice; None when this store has none.
-    Needs `connect` first."""
+def training_run(weights_sha: str, client=None) -> str | None:
+    """The run that trained the weights whose sha256 is `weights_sha` (`weights_digest` of
+    the model folder; the run's `WEIGHTS_TAG`), the latest when the same weights were trained
+    twice; None when this store has none. Needs `connect` first."""
     from mlflow.tracking import MlflowClient
 
     client = client or MlflowClient()
@@ -287,7 +287,7 @@ def training_run(model_dir: str | Path, client=None) -> str | None:
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.{WEIGHTS_TAG} = '{weights_digest(model_dir)}'",
+        filter_string=f"tags.{WEIGHTS_TAG} = '{weights_sha}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

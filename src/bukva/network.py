@@ -102,15 +102,13 @@ class BukvaNet(nn.Module):
         return self.label_head(z), self.case_head(torch.cat([z, geometry], dim=1))
 
 
-def save(model: BukvaNet, directory: str | Path, extra: dict | None = None) -> Path:
+def save(model: BukvaNet, directory: str | Path) -> Path:
     """Write weights (safetensors) and config (JSON) into `directory`; return it."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE))
     config = asdict(model.config) | {"input_shape": list(INPUT_SHAPE)}
-    if extra:
-        config["extra"] = extra
     (out / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n")
     return out
 

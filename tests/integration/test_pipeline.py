@@ -78,10 +78,11 @@ def test_mlflow_run_has_params_epoch_metrics_final_metrics_and_artifacts(project
     path, _ = project
     import mlflow
 
+    from bukva.registry import weights_digest
     from pipelines.tracking import training_run
 
     client = mlflow.MlflowClient(f"sqlite:///{path / 'mlruns' / 'mlflow.db'}")
-    run_id = training_run(path / "models" / "model", client)  # found by the weights' sha256
+    run_id = training_run(weights_digest(path / "models" / "model"), client)
     assert run_id is not None
     data = client.get_run(run_id).data
     assert data.tags["bukva.stage"] == "train"

@@ -72,10 +72,11 @@ def infer(url: str) -> dict:
 def test_stages_logged_to_the_tracking_server(platform_env: Platform, project: Path) -> None:
     import mlflow
 
+    from bukva.registry import weights_digest
     from pipelines.tracking import training_run
 
     client = mlflow.MlflowClient(platform_env.tracking_uri)
-    run_id = training_run(project / "models" / "model", client)
+    run_id = training_run(weights_digest(project / "models" / "model"), client)
     assert run_id is not None
     data = client.get_run(run_id).data
     assert data.params["epochs"] == "3" and "test_label_accuracy" in data.metrics
