@@ -24,6 +24,19 @@ def _uniform(n: int, limit: float, gen: torch.Generator) -> torch.Tensor:
     return (torch.rand(n, generator=gen) * 2 - 1) * limit
 
 
+def affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """`F.affine_grid(theta, [n, 1, size, size], align_corners=False)` with elementwise
+    products and sums instead of its batched matrix product, which torch hands to MKL, whose
+    code depends on the CPU's vendor (`bukva.network.Linear` says why that matters). Equal to
+    it up to float rounding (tests/unit/test_augment.py)."""
+    base = (torch.arange(size, dtype=theta.dtype) * 2 + 1) / size - 1  # pixel centres
+    xs, ys = base.view(1, 1, size), base.view(1, size, 1)
+    t = theta.view(-1, 6, 1, 1)
+    gx = t[:, 0] * xs + t[:, 1] * ys + t[:, 2]
+    gy = t[:, 3] * xs + t[:, 4] * ys + t[:, 5]
+    return torch.stack([gx, gy], dim=-1)
+
+
 def random_grid(n: int, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Sampling grid [n, 28, 28, 2] for a random affine plus elastic warp."""
     angle = _uniform(n, MAX_ROTATION * strength, gen)
@@ -39,7 +52,7 @@ def random_grid(n: int, strength: float, gen: torch.Generator) -> torch.Tensor:
     theta[:, 1, 0] = sin / sy
     theta[:, 1, 1] = (cos + shear * sin) / sy
     theta[:, :, 2] = torch.stack([_uniform(n, MAX_SHIFT * strength, gen) for _ in range(2)], 1)
-    grid = F.affine_grid(theta, [n, 1, 28, 28], align_corners=False)
+    grid = affine_grid(theta, 28)
     coarse = torch.randn(n, 2, ELASTIC_GRID, ELASTIC_GRID, generator=gen) * ELASTIC_ALPHA * strength
     field = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=True)
     return grid + field.permute(0, 2, 3, 1)

@@ -13,8 +13,10 @@ seed, and the difference grows over thousands of steps. `pin()` caps every one o
   linear layers' matrix products) on its one code path that Intel documents as the same on
   Intel and non-Intel CPUs. The `AVX2` branch is honoured on Intel CPUs only; elsewhere MKL
   falls back to its automatic dispatch without a word, which is how an Intel Xeon trained
-  other weights than two AMD EPYCs that agreed with each other (docs/pipeline.md). It costs
-  nothing measurable here: convolutions, most of the work, are oneDNN's.
+  other weights than two AMD EPYCs that agreed with each other (docs/pipeline.md). Even
+  `COMPATIBLE` did not give an AMD EPYC the Intel Xeon's arithmetic, so training now calls no
+  MKL routine at all (`bukva.network.Linear`, `pipelines.augment.affine_grid`,
+  tests/unit/test_kernels.py); the cap stays for anything else that reaches MKL.
   `MKL_ENABLE_INSTRUCTIONS=AVX2` caps MKL's other functions;
 - `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread (a parallel reduction's order depends on
   the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`.

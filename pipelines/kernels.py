@@ -13,20 +13,21 @@ from pipelines.cpu import describe
 
 def fingerprint(steps: int = 20) -> str:
     """sha256 (first 16 hex digits) of the weights after `steps` training steps of a network
-    of params.yaml's shape (width 32, hidden 256, 3x3 pool) on fixed random data: every kernel
-    training uses (convolutions, matrix products, the optimiser) in a few seconds. Two machines
-    that print the same value run the same arithmetic; `make repro` can then give them the same
-    model."""
+    of params.yaml's shape (width 32, hidden 256, 3x3 pool) on fixed random data, augmented as
+    training augments: every kernel training uses (the augmentation's warps, convolutions,
+    the linear layers, the optimiser) in a few seconds. Two machines that print the same value
+    run the same arithmetic; `make repro` can then give them the same model."""
     import torch
 
     from bukva.network import BukvaNet, ModelConfig
+    from pipelines.augment import augment
 
     torch.manual_seed(0)
     model = BukvaNet(ModelConfig(width=32, hidden=256, pool=3))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(1)
     for _ in range(steps):
-        images = torch.rand(64, 1, 28, 28, generator=gen)
+        images = augment(torch.rand(64, 1, 28, 28, generator=gen), 0.8, gen)
         labels = torch.randint(0, model.config.num_classes, (64,), generator=gen)
         upper = torch.randint(0, 2, (64,), generator=gen).float()
         label_logits, case_logits = model(images)

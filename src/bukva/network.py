@@ -41,6 +41,31 @@ class ModelConfig:
     case_hidden: int = 64  # hidden units of the case head when it reads geometry
 
 
+class Linear(nn.Linear):
+    """`nn.Linear` (same parameters, same state_dict) whose product runs as a 1x1 convolution.
+
+    Why: torch hands a linear layer's matrix product to MKL's sgemm, and MKL picks its code by
+    the CPU's vendor: even under `MKL_CBWR=COMPATIBLE,STRICT` an AMD EPYC and an Intel Xeon
+    trained other weights from the same commit (docs/pipeline.md, "The same model on every
+    machine"). A 1x1 convolution runs on oneDNN's convolution kernels, the ones the body
+    already uses, whose summation order depends only on the shapes and the instruction-set cap
+    (`pipelines/cpu.py`), not on the vendor or the cache sizes. Training and evaluation then
+    call no MKL routine at all (tests/unit/test_kernels.py). Same speed here (the layers are
+    small). The ONNX export keeps the plain `Gemm`, which is what ONNX Runtime serves.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+            return super().forward(x)
+        lead = x.shape[:-1]
+        y = nn.functional.conv2d(
+            x.reshape(-1, self.in_features, 1, 1),
+            self.weight.reshape(self.out_features, self.in_features, 1, 1),
+            self.bias,
+        )
+        return y.reshape(*lead, self.out_features)
+
+
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False),
@@ -74,20 +99,20 @@ class BukvaNet(nn.Module):
             _block(2 * w, 4 * w),  # N, 4w, 7, 7
             nn.AdaptiveAvgPool2d(config.pool),  # N, 4w, pool, pool
             nn.Flatten(),  # N, 4w * pool^2
-            nn.Linear(4 * w * config.pool**2, config.hidden),  # N, hidden
+            Linear(4 * w * config.pool**2, config.hidden),  # N, hidden
             nn.BatchNorm1d(config.hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(config.dropout),
         )
-        self.label_head = nn.Linear(config.hidden, config.num_classes)  # N, 43
+        self.label_head = Linear(config.hidden, config.num_classes)  # N, 43
         if config.geometry:
             self.case_head: nn.Module = nn.Sequential(
-                nn.Linear(config.hidden + config.geometry, config.case_hidden),
+                Linear(config.hidden + config.geometry, config.case_hidden),
                 nn.ReLU(inplace=True),
-                nn.Linear(config.case_hidden, 1),
+                Linear(config.case_hidden, 1),
             )  # N, 1
         else:
-            self.case_head = nn.Linear(config.hidden, 1)  # N, 1
+            self.case_head = Linear(config.hidden, 1)  # N, 1
         self.geometry_size = config.geometry
 
     def forward(

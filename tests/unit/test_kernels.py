@@ -1,0 +1,58 @@
+"""Training runs no MKL routine: MKL picks its code by the CPU's vendor (even under
+`MKL_CBWR=COMPATIBLE,STRICT` an AMD EPYC and an Intel Xeon trained other weights), so the
+network's linear layers run as 1x1 convolutions on oneDNN (`bukva.network.Linear`) and the
+augmentation builds its affine grid elementwise (`pipelines.augment.affine_grid`).
+docs/pipeline.md, "The same model on every machine"."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bukva.network import BukvaNet, Linear, ModelConfig  # noqa: E402
+from pipelines.augment import affine_grid  # noqa: E402
+
+MKL_CALL = re.compile(r"MKL_VERBOSE\s+[A-Za-z_0-9]+\(")
+
+
+def test_training_steps_call_no_mkl_routine():
+    """`pipelines.kernels --fingerprint` (training steps with augmentation, every kernel
+    training uses) with MKL's call log on: not one MKL call. With torch's own nn.Linear or
+    F.affine_grid it logs SGEMM calls."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.kernels", "--fingerprint"],
+        capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, "MKL_VERBOSE": "1"},
+    )  # fmt: skip
+    calls = MKL_CALL.findall(done.stdout + done.stderr)
+    assert calls == [], f"MKL routines called during training steps: {sorted(set(calls))}"
+    shown = json.loads(done.stdout[done.stdout.index("{") :])
+    assert len(shown["fingerprint"]) == 16
+
+
+def test_linear_is_nn_linear_computed_another_way():
+    """Same parameters and state_dict keys as nn.Linear, the same products up to rounding,
+    any leading shape; the ONNX export still sees a plain linear layer (the served Gemm)."""
+    torch.manual_seed(0)
+    ours, theirs = Linear(12, 5), torch.nn.Linear(12, 5)
+    theirs.load_state_dict(ours.state_dict())
+    assert list(ours.state_dict()) == ["weight", "bias"]
+    for shape in [(7, 12), (2, 3, 12), (0, 12)]:
+        x = torch.randn(*shape)
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5), shape
+        assert ours(x).shape == theirs(x).shape
+    model = BukvaNet(ModelConfig())
+    assert all(type(m) is not torch.nn.Linear for m in model.modules())
+
+
+def test_affine_grid_matches_torch():
+    theta = torch.randn(9, 2, 3, generator=torch.Generator().manual_seed(3))
+    ours = affine_grid(theta, 28)
+    theirs = torch.nn.functional.affine_grid(theta, [9, 1, 28, 28], align_corners=False)
+    assert ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, atol=1e-5)
