@@ -28,7 +28,7 @@ def affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
     """`F.affine_grid(theta, [n, 1, size, size], align_corners=False)` with elementwise
     products and sums instead of its batched matrix product, which torch hands to MKL, whose
     code depends on the CPU's vendor (`bukva.network.Linear` says why that matters). Equal to
-    it up to float rounding (tests/unit/test_augment.py)."""
+    it up to float rounding (tests/unit/test_kernels.py)."""
     base = (torch.arange(size, dtype=theta.dtype) * 2 + 1) / size - 1  # pixel centres
     xs, ys = base.view(1, 1, size), base.view(1, size, 1)
     t = theta.view(-1, 6, 1, 1)

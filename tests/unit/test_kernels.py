@@ -37,7 +37,7 @@ def test_training_steps_call_no_mkl_routine():
 
 def test_linear_is_nn_linear_computed_another_way():
     """Same parameters and state_dict keys as nn.Linear, the same products up to rounding,
-    any leading shape; the ONNX export still sees a plain linear layer (the served Gemm)."""
+    any leading shape, and every linear layer of the network is this one."""
     torch.manual_seed(0)
     ours, theirs = Linear(12, 5), torch.nn.Linear(12, 5)
     theirs.load_state_dict(ours.state_dict())
