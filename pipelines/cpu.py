@@ -19,7 +19,14 @@ seed, and the difference grows over thousands of steps. `pin()` caps every one o
   tests/unit/test_kernels.py); the cap stays for anything else that reaches MKL.
   `MKL_ENABLE_INSTRUCTIONS=AVX2` caps MKL's other functions;
 - `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread (a parallel reduction's order depends on
-  the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`.
+  the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`;
+- `NPY_DISABLE_CPU_FEATURES`: numpy's own dispatch stops at AVX2 (`X86_V3`). Its AVX-512
+  loops (`X86_V4`) give other last bits than its AVX2 ones for float64 `exp` and `log`
+  (measured here with numpy 2.4: 100000 values, other bytes), which the drawing stages and
+  evaluate call. The names are numpy 2.4's dispatch targets and the older AVX-512 ones;
+  numpy ignores names it does not know;
+- `OPENBLAS_CORETYPE=Haswell`, `OPENBLAS_NUM_THREADS=1`: numpy's OpenBLAS (its `@`) on its
+  AVX2 kernels, the ones an AVX2-only Intel or AMD CPU picks itself, on one thread.
 
 The one place: `pipelines/__init__.py` calls `pin()`, so every stage (`python -m pipelines.X`,
 as dvc.yaml runs them), `make tune` and anything else that imports the package before torch
@@ -44,6 +51,11 @@ PINNED = {
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "NPY_DISABLE_CPU_FEATURES": (
+        "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL"
+    ),
+    "OPENBLAS_CORETYPE": "Haswell",
+    "OPENBLAS_NUM_THREADS": "1",
 }
 
 
@@ -62,8 +74,29 @@ def pin() -> bool:
     return True
 
 
+def numpy_kernels() -> dict:
+    """numpy's SIMD dispatch targets in effect and its OpenBLAS kernels (None: not known)."""
+    import numpy as np
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    openblas = None
+    try:  # threadpoolctl (installed with scikit-learn/optuna's tree) names OpenBLAS's kernels
+        from threadpoolctl import threadpool_info
+
+        found = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
+        openblas = found[0].get("architecture") if found else None
+    except ImportError:
+        pass
+    return {
+        "numpy": np.__version__,
+        "numpy_simd": [t for t in __cpu_dispatch__ if __cpu_features__.get(t)],
+        "openblas": openblas,
+    }
+
+
 def describe() -> dict:
-    """What this process runs with: the kernel caps, ATen's capability and torch's threads."""
+    """What this process runs with: the kernel caps, ATen's capability, torch's threads and
+    numpy's kernels."""
     import torch
 
     return {
@@ -71,6 +104,7 @@ def describe() -> dict:
         "pinned": pinned() and all(os.environ.get(k) == v for k, v in PINNED.items()),
         "aten_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
+        **numpy_kernels(),
         "env": {k: os.environ.get(k) for k in PINNED},
     }
 

@@ -1,7 +1,8 @@
 """`python -m pipelines.kernels`: the CPU kernels a stage process runs with (pipelines/cpu.py),
 as JSON. `--fingerprint` adds `fingerprint`: a few training steps of the network on fixed
-random data, hashed (`fingerprint`, ~5 s); the same value on two machines means
-the same arithmetic, so compare it before comparing two `make repro` runs."""
+random data and numpy's `exp`, `log` and matrix products on fixed values, hashed
+(`fingerprint`, ~5 s); the same value on two machines means the same arithmetic, so compare
+it before comparing two `make repro` runs."""
 
 import argparse
 import hashlib
@@ -41,7 +42,20 @@ def fingerprint(steps: int = 20) -> str:
     digest = hashlib.sha256()
     for tensor in model.state_dict().values():
         digest.update(tensor.detach().contiguous().numpy().tobytes())
+    digest.update(numpy_arithmetic())
     return digest.hexdigest()[:16]
+
+
+def numpy_arithmetic() -> bytes:
+    """numpy's share of the stages' arithmetic on fixed values: float64 `exp` and `log`, whose
+    AVX-512 and AVX2 loops differ in the last bits, and an OpenBLAS matrix product."""
+    import numpy as np
+
+    x = np.linspace(-30.0, 30.0, 20001)
+    m = np.sin(np.arange(300 * 3, dtype=np.float64)).reshape(300, 3)
+    w = np.sin(np.arange(300 * 300, dtype=np.float64)).reshape(300, 300)
+    parts = [np.exp(x), np.log(np.abs(x) + 1e-3), m @ np.array([0.299, 0.587, 0.114]), w @ w]
+    return b"".join(p.tobytes() for p in parts)
 
 
 if __name__ == "__main__":

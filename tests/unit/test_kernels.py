@@ -56,3 +56,43 @@ def test_affine_grid_matches_torch():
     theirs = torch.nn.functional.affine_grid(theta, [9, 1, 28, 28], align_corners=False)
     assert ours.shape == theirs.shape
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def _stage_process(code: str, **env: str) -> str:
+    """stdout of a fresh process that imports `pipelines` first, as a stage does."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import pipelines\n" + code],
+        capture_output=True, text=True, timeout=120, check=True, env={**os.environ, **env},
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+NUMPY_DIGEST = (
+    "import hashlib; from pipelines.kernels import numpy_arithmetic; "
+    "print(hashlib.sha256(numpy_arithmetic()).hexdigest())"
+)
+# What an AVX2-only x86-64 machine runs by itself: numpy without its AVX-512 loops, OpenBLAS's
+# Haswell kernels (its pick on AVX2-only Intel and AMD CPUs), here on one thread.
+AVX2_MACHINE = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
+def test_stage_processes_run_numpy_on_its_avx2_kernels():
+    """numpy's float64 exp and log give other last bits on its AVX-512 loops than on its AVX2
+    ones, and OpenBLAS's products move with its kernels and thread count: a stage process
+    computes what an AVX2-only machine computes, and on a machine with AVX-512 that is not
+    what numpy would pick by itself."""
+    shown = json.loads(_stage_process("from pipelines.cpu import numpy_kernels; import json; "
+                                      "print(json.dumps(numpy_kernels()))"))  # fmt: skip
+    assert "X86_V4" not in shown["numpy_simd"]
+    assert shown["openblas"] in ("Haswell", None)  # None: threadpoolctl not installed
+    pinned = _stage_process(NUMPY_DIGEST)
+    assert pinned == _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native", **AVX2_MACHINE)
+    native = json.loads(_stage_process("from pipelines.cpu import numpy_kernels; import json; "
+                                       "print(json.dumps(numpy_kernels()))",
+                                       BUKVA_CPU_KERNELS="native"))  # fmt: skip
+    if "X86_V4" in native["numpy_simd"]:  # this machine has AVX-512: the pin changes the bits
+        assert pinned != _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native")
