@@ -15,6 +15,7 @@ Tensors (`bukva.contract`, also served as v2 model metadata):
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,6 @@ class BukvaPredictor(Model):
         self.tracking_uri = tracking_uri
         self.max_batch_size = max_batch_size
         self.runtime, self.threads = runtime, threads
-        self.model_dir: Path | None = None
         self.net: Runtime | None = None
         self.given_version = model_version  # the version it is deployed with, if said
         self.version = ""  # the version it serves (`model.source.served_version`)
@@ -107,9 +107,13 @@ class BukvaPredictor(Model):
 
             tracking_uri = Settings.from_env().tracking_uri
         uri, pinned = pin(self.model_uri, tracking_uri, self.given_version)
-        self.model_dir = resolve(uri, tracking_uri)
-        self.version = served_version(self.given_version, pinned, self.model_dir)
-        self.net = load_runtime(self.runtime, self.model_dir, self.threads)
+        # A download (registry, s3://) is needed only while loading: the runtime then holds
+        # the network in memory, and the folder goes (a predictor started 100 times used to
+        # leave 100 copies in /tmp). A local folder is read where it is.
+        with tempfile.TemporaryDirectory(prefix="bukva-model-") as download:
+            model_dir = resolve(uri, tracking_uri, download)
+            self.version = served_version(self.given_version, pinned, model_dir)
+            self.net = load_runtime(self.runtime, model_dir, self.threads)
         MODEL.info({"version": self.version, "source": self.model_uri})
         for n in (1, 2):  # first calls allocate; answer the first request at full speed
             self.net(self.feeds(np.zeros((n, *INPUT_SHAPE), np.float32), None))

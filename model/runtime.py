@@ -104,7 +104,8 @@ def export(model_dir: Path, target: Path) -> Path:
 
 def onnx_net(model_dir: Path, threads: int = 1) -> OnnxNet:
     """The folder's `model.onnx` when it was exported from the folder's weights; otherwise
-    a fresh export in a temporary folder (the model folder may be read-only, as /mnt/models)."""
+    a fresh export in a temporary folder (the model folder may be read-only, as /mnt/models),
+    removed once the session has loaded it."""
     path = model_dir / ONNX_FILE
     if path.is_file():
         net = OnnxNet(path, threads)
@@ -114,14 +115,16 @@ def onnx_net(model_dir: Path, threads: int = 1) -> OnnxNet:
     else:
         reason = f"{model_dir} has no {ONNX_FILE}"
     logging.getLogger("kserve").warning("%s; exporting the network to ONNX now", reason)
-    try:
-        fresh = export(model_dir, Path(tempfile.mkdtemp(prefix="bukva-onnx-")) / ONNX_FILE)
-    except (ExportUnavailable, ImportError) as exc:  # the torch-free image; no onnxscript
-        raise ExportUnavailable(
-            f"{reason}, and exporting one here fails ({exc}): register the model again "
-            "(`make register` writes model.onnx)"
-        ) from None
-    return OnnxNet(fresh, threads)
+    # The session holds the graph in memory once made: the exported file is removed after.
+    with tempfile.TemporaryDirectory(prefix="bukva-onnx-") as work:
+        try:
+            fresh = export(model_dir, Path(work) / ONNX_FILE)
+        except (ExportUnavailable, ImportError) as exc:  # the torch-free image; no onnxscript
+            raise ExportUnavailable(
+                f"{reason}, and exporting one here fails ({exc}): register the model again "
+                "(`make register` writes model.onnx)"
+            ) from None
+        return OnnxNet(fresh, threads)
 
 
 def load_runtime(kind: str, model_dir: Path, threads: int = 1) -> Runtime:

@@ -82,6 +82,30 @@ def test_an_alias_is_pinned_before_the_download(model_dir, tmp_path):
         pin("models:/bukva-cnn@champion", "http://127.0.0.1:9")
 
 
+def test_a_downloaded_model_leaves_no_copy_behind(model_dir, tmp_path, monkeypatch):
+    """A registry version is downloaded for loading only: after `load()` the predictor answers
+    from memory and the temporary download folder is gone (each start used to leave one)."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    from model.model import BukvaPredictor
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(store, registry_uri=store)
+    client.create_registered_model("bukva-cnn")
+    client.create_model_version("bukva-cnn", str(model_dir))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    predictor = BukvaPredictor("bukva", "models:/bukva-cnn/1", tracking_uri=store)
+    assert predictor.load()
+    assert predictor.version == "1"
+    feeds = predictor.feeds(np.zeros((2, 1, 28, 28), np.float32), None)
+    assert predictor.net(feeds)["label_logits"].shape == (2, 43)
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("bukva-")] == []
+
+
 def body(array: np.ndarray, datatype: str = "FP32", extra: int = 0) -> tuple[bytes, str]:
     raw = array.tobytes()
     spec = {"name": "image", "datatype": datatype, "shape": list(array.shape)}

@@ -8,6 +8,7 @@ graph, not the accuracy, is under test.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,10 @@ def test_onnx_answers_as_pytorch(tmp_path: Path, geometry: int, pool: int) -> No
     folder = small_model(tmp_path, "m", seed=1, geometry=geometry, pool=pool)
     export(folder, folder / ONNX_FILE)
     onnx, torch_net = onnx_net(folder), TorchNet(folder)
+    # The linear layers, 1x1 convolutions in training (bukva.network.Linear), export as Gemm.
+    ops = [node.op_type for node in pytest.importorskip("onnx").load(folder / ONNX_FILE).graph.node]
+    assert ops.count("Conv") == 6, ops  # the body's six 3x3 convolutions only
+    assert ops.count("Gemm") == (4 if geometry else 3), ops
     assert set(onnx.input_names) == {INPUT, GEOMETRY}
     for n in (1, 7):  # the batch dimension is dynamic
         got, want = onnx(feeds(n)), torch_net(feeds(n))
@@ -61,14 +66,21 @@ def test_onnx_answers_as_pytorch(tmp_path: Path, geometry: int, pool: int) -> No
         assert not np.allclose(onnx(moved)["uppercase_logit"], onnx(feeds(1))["uppercase_logit"])
 
 
-def test_missing_or_stale_onnx_is_exported_from_the_folders_weights(tmp_path: Path) -> None:
+def test_missing_or_stale_onnx_is_exported_from_the_folders_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bukva.registry import weights_digest
     from model.runtime import TorchNet, export, onnx_net
 
     folder = small_model(tmp_path, "new", seed=2, geometry=5)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     fresh = onnx_net(folder)  # no model.onnx: exported at load, the folder left as it was
     assert not (folder / ONNX_FILE).exists()
     assert fresh.metadata[ONNX_WEIGHTS_SHA] == weights_digest(folder)
+    assert list(scratch.iterdir()) == []  # the export is removed once the session holds it
+    assert fresh(feeds(2))[LABEL_LOGITS].shape == (2, 43)
 
     other = small_model(tmp_path, "old", seed=3, geometry=5)
     export(other, other / ONNX_FILE)
