@@ -156,7 +156,9 @@ def test_predictor_serves_the_registered_champion(registry, model_dir):
         from model.runtime import OnnxNet
         from model.source import resolve
 
-        folder = resolve("models:/bukva-cnn@champion", Settings.from_env().tracking_uri)
+        folder = resolve(
+            "models:/bukva-cnn@champion", Settings.from_env().tracking_uri, registry / "download"
+        )
         exported = OnnxNet(folder / "model.onnx").metadata["weights_sha256"]
         assert exported == weights_digest(model_dir)
         assert "exporting the network to ONNX" not in server.log.read_text()
