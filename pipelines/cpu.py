@@ -80,7 +80,7 @@ def numpy_kernels() -> dict:
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
     openblas = None
-    try:  # threadpoolctl (installed with scikit-learn/optuna's tree) names OpenBLAS's kernels
+    try:  # threadpoolctl (in the lock through scikit-learn) names OpenBLAS's kernels
         from threadpoolctl import threadpool_info
 
         found = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]

@@ -16,7 +16,8 @@ def fingerprint(steps: int = 20) -> str:
     """sha256 (first 16 hex digits) of the weights after `steps` training steps of a network
     of params.yaml's shape (width 32, hidden 256, 3x3 pool) on fixed random data, augmented as
     training augments: every kernel training uses (the augmentation's warps, convolutions,
-    the linear layers, the optimiser) in a few seconds. Two machines that print the same value
+    the linear layers, the optimiser) in a few seconds, then `numpy_arithmetic()` (what the
+    drawing stages and evaluate compute with numpy). Two machines that print the same value
     run the same arithmetic; `make repro` can then give them the same model."""
     import torch
 
@@ -48,7 +49,9 @@ def fingerprint(steps: int = 20) -> str:
 
 def numpy_arithmetic() -> bytes:
     """numpy's share of the stages' arithmetic on fixed values: float64 `exp` and `log`, whose
-    AVX-512 and AVX2 loops differ in the last bits, and an OpenBLAS matrix product."""
+    AVX-512 and AVX2 loops differ in the last bits, and two OpenBLAS products (a grey
+    conversion's matrix-vector one and a 300x300 one, which moves with OpenBLAS's kernels and
+    thread count)."""
     import numpy as np
 
     x = np.linspace(-30.0, 30.0, 20001)
