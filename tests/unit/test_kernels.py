@@ -71,6 +71,9 @@ NUMPY_DIGEST = (
     "import hashlib; from pipelines.kernels import numpy_arithmetic; "
     "print(hashlib.sha256(numpy_arithmetic()).hexdigest())"
 )
+NUMPY_KERNELS = (
+    "import json; from pipelines.cpu import numpy_kernels; print(json.dumps(numpy_kernels()))"
+)
 # What an AVX2-only x86-64 machine runs by itself: numpy without its AVX-512 loops, OpenBLAS's
 # Haswell kernels (its pick on AVX2-only Intel and AMD CPUs), here on one thread.
 AVX2_MACHINE = {
@@ -85,14 +88,11 @@ def test_stage_processes_run_numpy_on_its_avx2_kernels():
     ones, and OpenBLAS's products move with its kernels and thread count: a stage process
     computes what an AVX2-only machine computes, and on a machine with AVX-512 that is not
     what numpy would pick by itself."""
-    shown = json.loads(_stage_process("from pipelines.cpu import numpy_kernels; import json; "
-                                      "print(json.dumps(numpy_kernels()))"))  # fmt: skip
+    shown = json.loads(_stage_process(NUMPY_KERNELS))
     assert "X86_V4" not in shown["numpy_simd"]
     assert shown["openblas"] in ("Haswell", None)  # None: threadpoolctl not installed
     pinned = _stage_process(NUMPY_DIGEST)
     assert pinned == _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native", **AVX2_MACHINE)
-    native = json.loads(_stage_process("from pipelines.cpu import numpy_kernels; import json; "
-                                       "print(json.dumps(numpy_kernels()))",
-                                       BUKVA_CPU_KERNELS="native"))  # fmt: skip
+    native = json.loads(_stage_process(NUMPY_KERNELS, BUKVA_CPU_KERNELS="native"))
     if "X86_V4" in native["numpy_simd"]:  # this machine has AVX-512: the pin changes the bits
         assert pinned != _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native")
