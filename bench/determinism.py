@@ -7,11 +7,11 @@ evaluate figures and the wall time:
 
     python -m bench.determinism --data data --pretrained models/pretrained --epochs 2
 
-- `pinned`: the project's caps (AVX2 kernels, one thread), as every stage runs;
-- `pinned-2-threads`: the caps with `threads: 2` in params (torch.set_num_threads(2));
+- `pinned`: the project's caps (AVX2 kernels, params.yaml's threads: 2), as every stage runs;
+- `pinned-1-thread`: the caps with `threads: 1` in params (torch.set_num_threads(1));
 - `pinned-avx512-env`: the caps while the caller exported ATEN_CPU_CAPABILITY=avx512;
 - `native`: BUKVA_CPU_KERNELS=native, the widest kernels the CPU has (AVX-512 here);
-- `native-2-threads`: native with `threads: 2`;
+- `native-1-thread`: native with `threads: 1`;
 - `native-avx2`: native, but ATEN_CPU_CAPABILITY=avx2 only (oneDNN and MKL still widest);
 - any of them with `-again`: the same run repeated (timing noise; the same weights).
 
@@ -47,14 +47,15 @@ KERNEL_VARS = (
     "MKL_ENABLE_INSTRUCTIONS",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "OMP_DYNAMIC",
     "BUKVA_CPU_KERNELS",
 )
 VARIANTS = {
     "pinned": ({}, {}),
-    "pinned-2-threads": ({}, {"threads": 2}),
+    "pinned-1-thread": ({}, {"threads": 1}),
     "pinned-avx512-env": ({"ATEN_CPU_CAPABILITY": "avx512"}, {}),
     "native": ({"BUKVA_CPU_KERNELS": "native"}, {}),
-    "native-2-threads": ({"BUKVA_CPU_KERNELS": "native"}, {"threads": 2}),
+    "native-1-thread": ({"BUKVA_CPU_KERNELS": "native"}, {"threads": 1}),
     "native-avx2": ({"BUKVA_CPU_KERNELS": "native", "ATEN_CPU_CAPABILITY": "avx2"}, {}),
 }
 for _name in list(VARIANTS):  # the same again, to see what timing alone varies by

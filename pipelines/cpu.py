@@ -5,7 +5,7 @@ norm, the optimiser) for AVX-512 when the CPU has it, oneDNN's convolutions like
 matrix products by its own dispatch. Wider vectors add floating-point numbers in another order,
 so a machine with AVX-512 and one with AVX2 only train different weights from the same data and
 seed, and the difference grows over thousands of steps. `pin()` caps every one of them at AVX2
-(present on every x86-64 CPU since 2013-2015) and fixes one thread, before torch is imported:
+(present on every x86-64 CPU since 2013-2015) and fixes the threads, before torch is imported:
 
 - `ATEN_CPU_CAPABILITY=avx2`: ATen's CPU kernels;
 - `DNNL_MAX_CPU_ISA=AVX2` (and its newer name `ONEDNN_MAX_CPU_ISA`): oneDNN's JIT kernels;
@@ -18,8 +18,13 @@ seed, and the difference grows over thousands of steps. `pin()` caps every one o
   MKL routine at all (`bukva.network.Linear`, `pipelines.augment.affine_grid`,
   tests/unit/test_kernels.py); the cap stays for anything else that reaches MKL.
   `MKL_ENABLE_INSTRUCTIONS=AVX2` caps MKL's other functions;
-- `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread (a parallel reduction's order depends on
-  the number of threads); `fit` also calls `torch.set_num_threads(params.threads)`;
+- `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`: one thread by default (a parallel reduction's order
+  depends on the number of threads); `fit` then sets the torch threads params.yaml fixes
+  (`torch.set_num_threads(params.threads)`: 2 for pretrain and train). A fixed count gives the
+  same sums on any number of cores: oneDNN and ATen split work by the thread count and the
+  shapes, never by the cores or caches (2 threads on 1 core: the same weights, docs/pipeline.md);
+- `OMP_DYNAMIC=FALSE`: OpenMP may not shrink a team below the count asked for (GNU OpenMP's
+  default; an exported `OMP_DYNAMIC=true` would let the machine's load choose the split);
 - `NPY_DISABLE_CPU_FEATURES`: numpy's own dispatch stops at AVX2 (`X86_V3`). Its AVX-512
   loops (`X86_V4`) give other last bits than its AVX2 ones for float64 `exp` and `log`
   (measured here with numpy 2.4: 100000 values, other bytes), which the drawing stages and
@@ -51,6 +56,7 @@ PINNED = {
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "OMP_DYNAMIC": "FALSE",
     "NPY_DISABLE_CPU_FEATURES": (
         "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL"
     ),
@@ -109,8 +115,9 @@ def describe() -> dict:
     }
 
 
-def summary() -> str:
-    """One line for a stage's log."""
+def summary(threads: int | None = None) -> str:
+    """One line for a stage's log; `threads`: the torch threads the stage will set (params.yaml),
+    else the process's now."""
     d = describe()
     what = "pinned" if d["pinned"] else "native (not pinned)"
-    return f"CPU kernels {what}: ATen {d['aten_capability']}, {d['threads']} thread(s)"
+    return f"CPU kernels {what}: ATen {d['aten_capability']}, {threads or d['threads']} thread(s)"

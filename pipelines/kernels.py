@@ -9,21 +9,33 @@ import hashlib
 import json
 import sys
 
+from pipelines.common import PARAMS_FILE, StageError, load_params
 from pipelines.cpu import describe
 
 
-def fingerprint(steps: int = 20) -> str:
+def training_threads(params: str = PARAMS_FILE) -> int:
+    """The torch threads the train stage runs on (params.yaml `train.threads`; 1 without it)."""
+    try:
+        return int(load_params("train", params).get("threads", 1)) or 1
+    except StageError:
+        return 1
+
+
+def fingerprint(steps: int = 20, threads: int | None = None) -> str:
     """sha256 (first 16 hex digits) of the weights after `steps` training steps of a network
     of params.yaml's shape (width 32, hidden 256, 3x3 pool) on fixed random data, augmented as
     training augments: every kernel training uses (the augmentation's warps, convolutions,
-    the linear layers, the optimiser) in a few seconds, then `numpy_arithmetic()` (what the
-    drawing stages and evaluate compute with numpy). Two machines that print the same value
-    run the same arithmetic; `make repro` can then give them the same model."""
+    the linear layers, the optimiser) in a few seconds, on the train stage's torch threads
+    (`threads`, default params.yaml's: the backward pass splits its sums between them), then
+    `numpy_arithmetic()` (what the drawing stages and evaluate compute with numpy). Two
+    machines that print the same value run the same arithmetic; `make repro` can then give
+    them the same model."""
     import torch
 
     from bukva.network import BukvaNet, ModelConfig
     from pipelines.augment import augment
 
+    torch.set_num_threads(threads or training_threads())
     torch.manual_seed(0)
     model = BukvaNet(ModelConfig(width=32, hidden=256, pool=3))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -67,6 +79,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     shown = describe()
     if args.fingerprint:
+        shown["fingerprint_threads"] = training_threads()
         shown["fingerprint"] = fingerprint()
     json.dump(shown, sys.stdout, indent=2)
     print()

@@ -29,7 +29,7 @@ def main() -> None:
     splits = load_splits(args.prepared, args.split)
     train, val = (splits[s].subset(splits[s].labels < NUM_DIGITS) for s in ("train", "val"))
     log("pretrain", f"{len(train)} training digits, {len(val)} validation digits")
-    log("pretrain", cpu.summary())
+    log("pretrain", cpu.summary(params.threads))
     with stage_run("pretrain", params=asdict(params)) as run:
         report = reporter("pretrain", params.epochs, run.log_metrics)
         model, _ = fit(params, train, val, on_epoch=report)

@@ -40,7 +40,7 @@ def main() -> None:
     splits = load_splits(args.prepared, args.split)
     train_set = training_set(splits["train"], args.drawn, params)
     log("train", f"{len(train_set)} training images ({len(splits['train'])} scanned)")
-    log("train", cpu.summary())
+    log("train", cpu.summary(params.threads))
     init = body_state(args.pretrained, params) if args.pretrained else None
     with stage_run("train", params=asdict(params)) as run:
         report = reporter("train", params.epochs, run.log_metrics)

@@ -24,8 +24,8 @@ from bukva.alphabet import CLASSES, MODES, are_twins, check_mode
 # fraction of the first one's. Measured on the three evaluation sets (`python -m bench.twins`,
 # docs/serving.md "Modes and twins"): at 0.2 and above, about one in four or more of the
 # answers it adds a twin to are real mix-ups; below 0.2 fewer than one in ten. At 0.2 it names
-# the right reading for 111 of 155 twin mix-ups (3 Dec 2026 champion) and adds a twin to 417
-# right answers of 3832 images.
+# the right reading for 130 of 165 twin mix-ups (3 Dec 2026 champion, trained on 2 threads)
+# and adds a twin to 398 right answers of 3832 images.
 TWIN_RATIO = 0.2
 
 NO_CLASS = -1  # a rank with no class: the mode has fewer classes than asked for

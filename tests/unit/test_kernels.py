@@ -96,3 +96,29 @@ def test_stage_processes_run_numpy_on_its_avx2_kernels():
     native = json.loads(_stage_process(NUMPY_KERNELS, BUKVA_CPU_KERNELS="native"))
     if "X86_V4" in native["numpy_simd"]:  # this machine has AVX-512: the pin changes the bits
         assert pinned != _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native")
+
+
+def _fingerprint(cores: set[int] | None = None, **env: str) -> dict:
+    """`python -m pipelines.kernels --fingerprint` in a fresh process (held to `cores`)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.kernels", "--fingerprint"],
+        capture_output=True, text=True, timeout=300, check=True, env={**os.environ, **env},
+        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
+    )  # fmt: skip
+    return json.loads(done.stdout[done.stdout.index("{") :])
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_training_threads_give_the_same_sums_on_one_core():
+    """Training runs on params.yaml's fixed thread count (2), and the split of the backward
+    pass's sums depends on that count, not on the cores the process may use: the fingerprint's
+    training steps give the same bits held to one core, and with OpenMP told it may shrink
+    teams (the caps forbid it). docs/pipeline.md, "Two threads"."""
+    from pipelines.common import load_params
+
+    threads = load_params("train")["threads"]
+    free = _fingerprint()
+    assert free["fingerprint_threads"] == threads > 1
+    one_core = _fingerprint({min(os.sched_getaffinity(0))}, OMP_DYNAMIC="true")
+    assert one_core["env"]["OMP_DYNAMIC"] == "FALSE"
+    assert one_core["fingerprint"] == free["fingerprint"]
