@@ -79,7 +79,9 @@ def test_missing_or_stale_onnx_is_exported_from_the_folders_weights(
     fresh = onnx_net(folder)  # no model.onnx: exported at load, the folder left as it was
     assert not (folder / ONNX_FILE).exists()
     assert fresh.metadata[ONNX_WEIGHTS_SHA] == weights_digest(folder)
-    assert list(scratch.iterdir()) == []  # the export is removed once the session holds it
+    # The export is removed once the session holds it. (torch's exporter may leave its own
+    # compile cache here, `torchinductor_<user>`, the first time a process exports: not ours.)
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("bukva-")] == []
     assert fresh(feeds(2))[LABEL_LOGITS].shape == (2, 43)
 
     other = small_model(tmp_path, "old", seed=3, geometry=5)
