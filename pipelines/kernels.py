@@ -79,7 +79,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     shown = describe()
     if args.fingerprint:
-        shown["fingerprint_threads"] = training_threads()
-        shown["fingerprint"] = fingerprint()
+        shown["fingerprint_threads"] = threads = training_threads()
+        shown["fingerprint"] = fingerprint(threads=threads)
     json.dump(shown, sys.stdout, indent=2)
     print()

@@ -20,19 +20,28 @@ from pipelines.augment import affine_grid  # noqa: E402
 MKL_CALL = re.compile(r"MKL_VERBOSE\s+[A-Za-z_0-9]+\(")
 
 
+def _fingerprint_process(cores: set[int] | None = None, **env: str) -> subprocess.CompletedProcess:
+    """`python -m pipelines.kernels --fingerprint` in a fresh process (held to `cores`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.kernels", "--fingerprint"],
+        capture_output=True, text=True, timeout=300, check=True, env={**os.environ, **env},
+        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
+    )  # fmt: skip
+
+
+def _shown(done: subprocess.CompletedProcess) -> dict:
+    """The JSON it printed (MKL's log, when on, comes before it)."""
+    return json.loads(done.stdout[done.stdout.index("{") :])
+
+
 def test_training_steps_call_no_mkl_routine():
     """`pipelines.kernels --fingerprint` (training steps with augmentation, every kernel
     training uses) with MKL's call log on: not one MKL call. With torch's own nn.Linear or
     F.affine_grid it logs SGEMM calls."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.kernels", "--fingerprint"],
-        capture_output=True, text=True, timeout=300, check=True,
-        env={**os.environ, "MKL_VERBOSE": "1"},
-    )  # fmt: skip
+    done = _fingerprint_process(MKL_VERBOSE="1")
     calls = MKL_CALL.findall(done.stdout + done.stderr)
     assert calls == [], f"MKL routines called during training steps: {sorted(set(calls))}"
-    shown = json.loads(done.stdout[done.stdout.index("{") :])
-    assert len(shown["fingerprint"]) == 16
+    assert len(_shown(done)["fingerprint"]) == 16
 
 
 def test_linear_is_nn_linear_computed_another_way():
@@ -98,16 +107,6 @@ def test_stage_processes_run_numpy_on_its_avx2_kernels():
         assert pinned != _stage_process(NUMPY_DIGEST, BUKVA_CPU_KERNELS="native")
 
 
-def _fingerprint(cores: set[int] | None = None, **env: str) -> dict:
-    """`python -m pipelines.kernels --fingerprint` in a fresh process (held to `cores`)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.kernels", "--fingerprint"],
-        capture_output=True, text=True, timeout=300, check=True, env={**os.environ, **env},
-        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
-    )  # fmt: skip
-    return json.loads(done.stdout[done.stdout.index("{") :])
-
-
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
 def test_training_threads_give_the_same_sums_on_one_core():
     """Training runs on params.yaml's fixed thread count (2), and the split of the backward
@@ -117,8 +116,8 @@ def test_training_threads_give_the_same_sums_on_one_core():
     from pipelines.common import load_params
 
     threads = load_params("train")["threads"]
-    free = _fingerprint()
+    free = _shown(_fingerprint_process())
     assert free["fingerprint_threads"] == threads > 1
-    one_core = _fingerprint({min(os.sched_getaffinity(0))}, OMP_DYNAMIC="true")
+    one_core = _shown(_fingerprint_process({min(os.sched_getaffinity(0))}, OMP_DYNAMIC="true"))
     assert one_core["env"]["OMP_DYNAMIC"] == "FALSE"
     assert one_core["fingerprint"] == free["fingerprint"]
