@@ -224,7 +224,7 @@ def model_to_serve(model_dir: str | None, work: Path) -> tuple[list[str], str]:
     else a random-weight network exported to ONNX as registration would."""
     if model_dir:
         return ["--model_dir", model_dir], model_dir
-    from pipelines.register import has_champion
+    from pipelines.tracking import has_champion
 
     if has_champion():
         return [], CHAMPION_URI

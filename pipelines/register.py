@@ -47,7 +47,6 @@ from bukva.registry import (
     WEIGHTS_TAG,
     Version,
 )
-from bukva.settings import Settings
 from bukva.storage import PROVENANCE_TAG
 from pipelines import tracking
 from pipelines.common import PARAMS_FILE, StageError, load_params, log, run_cli, write_json
@@ -394,18 +393,6 @@ def register(
     }
 
 
-def has_champion() -> bool:
-    """True when the registry at the configured tracking URI has `bukva-cnn@champion`."""
-    from mlflow.tracking import MlflowClient
-
-    settings = Settings.from_env()
-    uri = settings.tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        return False  # no embedded store yet: nothing was ever registered
-    tracking.connect(settings, verify=False)
-    return registry.version_by_alias(MlflowClient()) is not None
-
-
 def load_gate(path: str | Path = PARAMS_FILE) -> Gate:
     """The gate from params.yaml's `register:` section; defaults where it is absent.
 
@@ -443,7 +430,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.has_champion:
-        sys.exit(0 if has_champion() else 1)
+        sys.exit(0 if tracking.has_champion() else 1)
     gate = load_gate()
 
     def sets() -> dict:

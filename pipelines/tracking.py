@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from bukva import s3
-from bukva.registry import WEIGHTS_TAG, weights_digest
+from bukva.registry import (
+    CHAMPION_ALIAS,
+    REGISTERED_MODEL,
+    WEIGHTS_TAG,
+    RegistryUnavailable,
+    is_server,
+    version_by_alias,
+    weights_digest,
+)
 from bukva.settings import Settings
 from pipelines.common import StageError
 
@@ -142,6 +150,62 @@ def connect(settings: Settings | None = None, verify: bool = True) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)  # the registry lives in the tracking store
     return uri
+
+
+def _sqlite_alias(path: Path, name: str, alias: str) -> bool | None:
+    """Whether MLflow's SQLite store at `path` holds `name@alias`, read from its
+    `registered_model_aliases` table without importing MLflow (~4 s); None when that table
+    cannot be read (another schema, a locked or broken file): then ask MLflow's client."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute(
+                "SELECT 1 FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                (name, alias),
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return row is not None
+
+
+def has_champion(settings: Settings | None = None) -> bool:
+    """True when the registry at the configured tracking URI has `bukva-cnn@champion`.
+
+    Light enough for `make up`'s first step (`launch.champion`) to ask in its own process,
+    without torch: an MLflow server is asked over REST and the embedded SQLite store read
+    directly (`_sqlite_alias`), neither importing MLflow; any other database, or a SQLite file
+    that cannot be read that way, through MLflow's client. No embedded SQLite file yet means
+    nothing was ever registered.
+
+    Raises:
+        TrackingUnavailable: the store cannot be asked (a server that does not answer or
+            refuses, a database that cannot be opened: named).
+    """
+    uri = (settings or Settings.from_env()).tracking_uri
+    if is_server(uri):
+        try:
+            return version_by_alias(uri) is not None
+        except RegistryUnavailable as exc:
+            raise TrackingUnavailable(str(exc)) from None
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return False
+        found = _sqlite_alias(path, REGISTERED_MODEL, CHAMPION_ALIAS)
+        if found is not None:
+            return found
+    from mlflow.tracking import MlflowClient
+
+    connect(settings, verify=not uri.startswith("sqlite:"))  # a dead database: named in seconds
+    try:
+        client = MlflowClient()
+    except Exception as exc:  # the store's engine or schema check failed
+        raise TrackingUnavailable(f"cannot open the tracking store {uri}: {exc}") from None
+    try:
+        return version_by_alias(client) is not None
+    except RegistryUnavailable as exc:
+        raise TrackingUnavailable(str(exc)) from None
 
 
 def setup(

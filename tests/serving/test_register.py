@@ -309,3 +309,43 @@ def test_paired_gate_runs_the_champions_files_on_the_same_images(registry):
     # The old one back: the champion (the new one) now wins the same images 40 to 10.
     third = register(old, old_metrics, lock, Gate(), sets, card)
     assert not third["promoted"] and third["paired"] == {"gained": 10, "lost": 40, "images": 50}
+
+
+def test_has_champion_reads_the_sqlite_store_as_mlflow_does(tmp_path, monkeypatch):
+    """`make up`'s first question (`pipelines.tracking.has_champion`) reads the embedded store's
+    alias table directly instead of importing MLflow: before the alias, with it, after it is
+    moved off the model, and with an empty store file (no such table: MLflow's client answers),
+    it must give MLflow's own answer. A real SQLite store written by MLflow; no mock."""
+    from mlflow.tracking import MlflowClient
+
+    from bukva.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+    from pipelines import tracking
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert tracking.has_champion() is False  # no store file yet
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model(REGISTERED_MODEL)
+    version = client.create_model_version(REGISTERED_MODEL, "runs:/x/model", run_id=None)
+
+    def mlflow_says() -> bool:
+        try:
+            client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        except Exception:
+            return False
+        return True
+
+    assert tracking._sqlite_alias(db, REGISTERED_MODEL, CHAMPION_ALIAS) is False
+    assert tracking.has_champion() is mlflow_says() is False
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
+    assert tracking.has_champion() is mlflow_says() is True
+    client.set_registered_model_alias(REGISTERED_MODEL, "other", version.version)
+    client.delete_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    assert tracking.has_champion() is mlflow_says() is False
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert tracking._sqlite_alias(empty, REGISTERED_MODEL, CHAMPION_ALIAS) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{empty}")
+    assert tracking.has_champion() is False  # answered by MLflow's client
