@@ -41,12 +41,12 @@ STEPS = (
 def has_champion() -> bool:
     """The registry's answer; False, saying why, when it cannot be asked (then `dvc repro`'s
     register stage meets the same store and fails naming it)."""
-    from pipelines.common import StageError
+    from pipelines.tracking import TrackingUnavailable
     from pipelines.tracking import has_champion as ask
 
     try:
         return ask()
-    except StageError as exc:  # TrackingUnavailable: the store named
+    except TrackingUnavailable as exc:  # the store named
         print(f"champion: cannot ask the registry: {exc}", file=sys.stderr, flush=True)
         return False
 

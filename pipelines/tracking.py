@@ -183,11 +183,6 @@ def has_champion(settings: Settings | None = None) -> bool:
             refuses, a database that cannot be opened: named).
     """
     uri = (settings or Settings.from_env()).tracking_uri
-    if is_server(uri):
-        try:
-            return version_by_alias(uri) is not None
-        except RegistryUnavailable as exc:
-            raise TrackingUnavailable(str(exc)) from None
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
@@ -195,15 +190,17 @@ def has_champion(settings: Settings | None = None) -> bool:
         found = _sqlite_alias(path, REGISTERED_MODEL, CHAMPION_ALIAS)
         if found is not None:
             return found
-    from mlflow.tracking import MlflowClient
+    registry: Any = uri  # a server: asked over REST
+    if not is_server(uri):
+        from mlflow.tracking import MlflowClient
 
-    connect(settings, verify=not uri.startswith("sqlite:"))  # a dead database: named in seconds
+        connect(settings, verify=not uri.startswith("sqlite:"))  # a dead database: in seconds
+        try:
+            registry = MlflowClient()
+        except Exception as exc:  # the store's engine or schema check failed
+            raise TrackingUnavailable(f"cannot open the tracking store {uri}: {exc}") from None
     try:
-        client = MlflowClient()
-    except Exception as exc:  # the store's engine or schema check failed
-        raise TrackingUnavailable(f"cannot open the tracking store {uri}: {exc}") from None
-    try:
-        return version_by_alias(client) is not None
+        return version_by_alias(registry) is not None
     except RegistryUnavailable as exc:
         raise TrackingUnavailable(str(exc)) from None
 
